@@ -1,0 +1,242 @@
+"""The typed record of one PubMed citation, shared by the parser, the classifier and the store.
+
+Text fields that PubMed allows inline markup in (titles, abstract sections, keywords) hold a
+*safe inline HTML fragment*: character data is HTML-escaped, and only the tags in
+``INLINE_TAGS`` survive as tags. MathML is reduced to its text. ``plain()`` gives the text
+without tags; both forms are derived from the same source so they never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+INLINE_TAGS = ("i", "b", "sup", "sub", "u")
+
+_TAG = re.compile(r"</?(?:%s)>" % "|".join(INLINE_TAGS))
+
+
+def plain(markup: str) -> str:
+    """The text of a safe inline fragment: tags dropped, entities decoded."""
+    return html.unescape(_TAG.sub("", markup))
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    last_name: str | None = None
+    fore_name: str | None = None
+    initials: str | None = None
+    suffix: str | None = None
+    collective_name: str | None = None
+    affiliations: tuple[str, ...] = ()
+    orcid: str | None = None
+
+    @property
+    def short(self) -> str:
+        """'Miller E' / 'MS Study Group' — the form digests and citations use."""
+        if self.collective_name:
+            return self.collective_name
+        return " ".join(p for p in (self.last_name, self.initials) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class AbstractSection:
+    text: str  # safe inline HTML
+    label: str | None = None
+    category: str | None = None  # NlmCategory: BACKGROUND, METHODS, ... UNASSIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class MeshQualifier:
+    name: str
+    ui: str | None = None
+    major: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeshHeading:
+    descriptor: str
+    ui: str | None = None
+    major: bool = False
+    qualifiers: tuple[MeshQualifier, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationType:
+    name: str
+    ui: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommentCorrection:
+    ref_type: str  # RetractionIn, ErratumIn, CommentOn, ...
+    ref_source: str = ""
+    pmid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PubDate:
+    """PubMed's publication date as given: Year[/Month[/Day]] or Season, or free MedlineDate."""
+
+    year: int | None = None
+    month: int | None = None  # 1-12; named months and numbers both normalised
+    day: int | None = None
+    season: str | None = None
+    medline_date: str | None = None  # e.g. "2013 Jan-Mar"
+
+    @property
+    def text(self) -> str:
+        if self.medline_date:
+            return self.medline_date
+        parts: list[str] = []
+        if self.year:
+            parts.append(str(self.year))
+        if self.month:
+            parts.append(_MONTHS[self.month - 1])
+        elif self.season:
+            parts.append(self.season)
+        if self.day and self.month:
+            parts.append(str(self.day))
+        return " ".join(parts)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryDate:
+    status: str  # PubStatus: received, accepted, entrez, pubmed, medline, ...
+    date: date
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    pmid: str
+    version: int = 1
+    kind: str = "article"  # "article" (PubmedArticle) or "book" (PubmedBookArticle)
+    title: str = ""  # safe inline HTML
+    abstract: tuple[AbstractSection, ...] = ()
+    authors: tuple[Author, ...] = ()
+    journal: str | None = None  # full title (book title for books)
+    journal_abbrev: str | None = None  # ISOAbbreviation / MedlineTA
+    issn: str | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    pub_date: PubDate = field(default_factory=PubDate)
+    electronic_date: date | None = None  # ArticleDate DateType="Electronic"
+    doi: str | None = None
+    pmcid: str | None = None
+    publication_types: tuple[PublicationType, ...] = ()
+    mesh: tuple[MeshHeading, ...] = ()
+    keywords: tuple[str, ...] = ()  # safe inline HTML
+    languages: tuple[str, ...] = ()
+    history: tuple[HistoryDate, ...] = ()
+    comments_corrections: tuple[CommentCorrection, ...] = ()
+    status: str | None = None  # MedlineCitation Status
+    date_revised: date | None = None
+
+    # -- derived views -------------------------------------------------------------------
+    @property
+    def title_text(self) -> str:
+        return plain(self.title)
+
+    @property
+    def abstract_text(self) -> str:
+        """Sections joined as plain text, each prefixed with its label when it has one."""
+        return "\n".join(
+            (f"{s.label}: " if s.label else "") + plain(s.text) for s in self.abstract
+        )
+
+    @property
+    def year(self) -> int | None:
+        if self.pub_date.year:
+            return self.pub_date.year
+        if self.pub_date.medline_date:
+            m = re.search(r"\b(1[89]\d\d|20\d\d)\b", self.pub_date.medline_date)
+            if m:
+                return int(m.group(1))
+        return self.electronic_date.year if self.electronic_date else None
+
+    @property
+    def entrez_date(self) -> date | None:
+        for h in self.history:
+            if h.status == "entrez":
+                return h.date
+        return None
+
+    @property
+    def corrections(self) -> tuple[CommentCorrection, ...]:
+        """Retractions, errata and expressions of concern about this record."""
+        return tuple(c for c in self.comments_corrections if c.ref_type in NOTICE_TYPES)
+
+    @property
+    def is_retracted(self) -> bool:
+        return any(c.ref_type == "RetractionIn" for c in self.comments_corrections) or any(
+            p.name == "Retracted Publication" for p in self.publication_types
+        )
+
+    # -- (de)serialisation for the store --------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        return _from_json(cls, data)
+
+
+NOTICE_TYPES = frozenset(
+    {"RetractionIn", "ErratumIn", "ExpressionOfConcernIn", "CorrectedandRepublishedIn",
+     "RetractedandRepublishedIn", "UpdateIn"}
+)
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_NESTED: dict[str, type] = {
+    "abstract": AbstractSection,
+    "authors": Author,
+    "publication_types": PublicationType,
+    "mesh": MeshHeading,
+    "qualifiers": MeshQualifier,
+    "history": HistoryDate,
+    "comments_corrections": CommentCorrection,
+}
+
+
+def _from_json(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            continue  # a field a newer version wrote; ignore rather than fail to read
+        if key in _NESTED and isinstance(value, list):
+            value = tuple(_from_json(_NESTED[key], v) for v in value)
+        elif key == "pub_date" and isinstance(value, dict):
+            value = _from_json(PubDate, value)
+        elif key in ("electronic_date", "date_revised", "date") and isinstance(value, str):
+            value = date.fromisoformat(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """What one EFetch response holds: the records and the PMIDs PubMed says were deleted."""
+
+    articles: tuple[Article, ...]
+    deleted_pmids: tuple[str, ...] = ()
