@@ -1,0 +1,852 @@
+"""Streaming parser for PubMed EFetch XML (``PubmedArticleSet``) into ``monitor.records``.
+
+Public API::
+
+    parse_batch(source) -> ParsedBatch
+    iter_records(source) -> Iterator[Article | DeletedPMIDs]
+    parse_article(element) -> Article          # one <PubmedArticle>/<PubmedBookArticle>
+
+``source`` is ``bytes``/``bytearray``/``memoryview`` or a binary file-like object (anything
+with ``read(n)``). gzip input is recognised by its magic bytes and decompressed on the fly.
+
+The document is read with ``lxml.etree.iterparse`` on the end events of ``PubmedArticle``,
+``PubmedBookArticle`` and ``DeleteCitation``; each record element is cleared and unlinked
+after it has been converted, so memory stays flat however many records a file holds.
+
+Security: no DTD is loaded, no entity is resolved, nothing is fetched from the network, and
+huge-tree mode stays off. A document that declares entities or carries any internal DTD
+subset is refused (``PubMedParseError``) — PubMed never sends one, so one is either an attack
+or not PubMed. libxml2's own amplification guard stops entity bombs before that check.
+
+Text with inline markup (titles, abstract sections, keywords) is turned into the *safe inline
+HTML* described in ``monitor.records``: character data is HTML-escaped, ``<i> <b> <sup>
+<sub> <u>`` stay as tags, every other element (MathML, ``DispFormula``, unknown tags) is
+reduced to its text. All descendant text including tails is kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+from lxml import etree
+
+from monitor.records import (
+    INLINE_TAGS,
+    AbstractSection,
+    Article,
+    Author,
+    CommentCorrection,
+    HistoryDate,
+    MeshHeading,
+    MeshQualifier,
+    ParsedBatch,
+    PubDate,
+    PublicationType,
+)
+
+__all__ = [
+    "DeletedPMIDs",
+    "NotPubmedXMLError",
+    "PubMedParseError",
+    "iter_records",
+    "parse_article",
+    "parse_batch",
+]
+
+
+class PubMedParseError(ValueError):
+    """The input is not well-formed, safe PubMed XML. ``line`` is 1-based when known."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class NotPubmedXMLError(PubMedParseError):
+    """The input is a well-formed-enough document, but not a ``PubmedArticleSet``.
+
+    E-utilities answer an expired history or a bad query with ``<eFetchResult><ERROR>…``
+    and overloaded front ends with an HTML page; the HTTP client retries / re-searches on
+    this error. ``root`` is the root element's tag when known, ``error`` the text of the
+    document's ``<ERROR>`` element(s) when there are any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        root: str | None = None,
+        error: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message, line=line)
+        self.root = root
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedPMIDs:
+    """One ``<DeleteCitation>``: PMIDs PubMed says were deleted."""
+
+    pmids: tuple[str, ...]
+
+
+Source = bytes | bytearray | memoryview | IO[bytes]
+
+_SET = "PubmedArticleSet"
+_ARTICLE = "PubmedArticle"
+_BOOK = "PubmedBookArticle"
+_DELETE = "DeleteCitation"
+_RECORD_TAGS = (_SET, _ARTICLE, _BOOK, _DELETE)
+_MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
+_INLINE = frozenset(INLINE_TAGS)
+_GZIP_MAGIC = b"\x1f\x8b"
+_ESCAPE = html.escape
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    )
+}
+_ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])\s*$", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+
+
+# -- public API ------------------------------------------------------------------------------
+
+
+def parse_batch(source: Source) -> ParsedBatch:
+    """Parse a whole EFetch response. Raises ``PubMedParseError`` (or its subclass
+    ``NotPubmedXMLError``) if the input is not a valid ``PubmedArticleSet``."""
+    articles: list[Article] = []
+    deleted: list[str] = []
+    for item in iter_records(source):
+        if isinstance(item, Article):
+            articles.append(item)
+        else:
+            deleted.extend(item.pmids)
+    return ParsedBatch(articles=tuple(articles), deleted_pmids=tuple(deleted))
+
+
+def iter_records(source: Source) -> Iterator[Article | DeletedPMIDs]:
+    """Yield each record of a ``PubmedArticleSet`` as it is read, in document order.
+
+    Memory use does not grow with the number of records. If the document turns out to be
+    broken half way through, the records before the break have already been yielded and
+    then ``PubMedParseError`` is raised — callers that need all-or-nothing use
+    ``parse_batch``.
+    """
+    stream = _open(source)
+    context = etree.iterparse(
+        stream,
+        events=("start", "end"),
+        tag=_RECORD_TAGS,
+        load_dtd=False,
+        no_network=True,
+        resolve_entities=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        dtd_validation=False,
+        attribute_defaults=False,
+    )
+    root: Any = None
+    try:
+        for event, elem in context:
+            if event == "start":
+                if root is None:
+                    root = _check_root(elem.getroottree().getroot())
+                continue
+            if root is None:
+                # a record before any PubmedArticleSet start: the root is something else
+                root = _check_root(elem.getroottree().getroot())
+            if elem is root:
+                continue
+            if elem.getparent() is not root:
+                raise PubMedParseError(
+                    f"<{elem.tag}> outside the top level of <{_SET}>", line=elem.sourceline
+                )
+            tag = elem.tag
+            if tag == _ARTICLE:
+                yield _article(elem)
+            elif tag == _BOOK:
+                yield _book(elem)
+            elif tag == _DELETE:
+                yield DeletedPMIDs(
+                    tuple(t for p in elem.iterchildren("PMID") if (t := _text(p)))
+                )
+            # free the finished record and everything before it
+            elem.clear(keep_tail=False)
+            while elem.getprevious() is not None:
+                del root[0]
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc, root, stream) from None
+    if root is None:
+        final = context.root
+        if final is None:  # pragma: no cover - lxml raises "Document is empty" instead
+            raise NotPubmedXMLError("empty document: no root element")
+        _check_root(final)
+
+
+def parse_article(elem: Any) -> Article:
+    """Convert one ``<PubmedArticle>`` or ``<PubmedBookArticle>`` lxml element."""
+    if elem.tag == _ARTICLE:
+        return _article(elem)
+    if elem.tag == _BOOK:
+        return _book(elem)
+    raise PubMedParseError(f"expected <{_ARTICLE}> or <{_BOOK}>, got <{elem.tag}>")
+
+
+# -- input handling ----------------------------------------------------------------------------
+
+
+class _Prefixed(io.RawIOBase):
+    """A read-only stream that returns ``head`` and then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._raw.read(-1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:  # pragma: no cover - lxml uses read()
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Sniffing(io.RawIOBase):
+    """Remembers the first bytes read, so an error can say what the document started with."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.head = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        if len(self.head) < 4096:
+            self.head += data[: 4096 - len(self.head)]
+        return data
+
+
+def _open(source: Source) -> _Sniffing:
+    raw: Any
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        raw = io.BytesIO(data)
+        head = data[:2]
+        if head == _GZIP_MAGIC:
+            raw = gzip.GzipFile(fileobj=raw, mode="rb")
+        return _Sniffing(raw)
+    if isinstance(source, str) or not hasattr(source, "read"):
+        raise TypeError(
+            f"source must be bytes or a binary file-like object, not {type(source).__name__}"
+        )
+    head = source.read(2)
+    if not isinstance(head, bytes):
+        raise TypeError("source must be opened in binary mode")
+    raw = _Prefixed(head, source)
+    if head == _GZIP_MAGIC:
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    return _Sniffing(raw)
+
+
+def _check_root(elem: Any) -> Any:
+    """Return ``elem`` if it is a safe ``PubmedArticleSet`` root, raise otherwise."""
+    tree = elem.getroottree()
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None:
+        # lxml exposes the DOCTYPE node even without an internal subset; refuse only real
+        # declarations inside ``[...]``.
+        if next(dtd.iterentities(), None) is not None:
+            raise PubMedParseError(
+                "document declares entities in its DTD; refused (PubMed XML never does)",
+                line=1,
+            )
+        if next(dtd.iterelements(), None) is not None:
+            raise PubMedParseError("document has an internal DTD subset; refused", line=1)
+    if elem.tag != _SET:
+        tag = elem.tag if isinstance(elem.tag, str) else str(elem.tag)
+        errors = [t for e in elem.iter("ERROR") if (t := _text(e))]
+        error = "; ".join(errors) or None
+        message = f"expected <{_SET}>, got <{tag}>"
+        if error:
+            message += f": {error}"
+        raise NotPubmedXMLError(message, root=tag, error=error, line=elem.sourceline)
+    return elem
+
+
+_FIRST_TAG = re.compile(
+    rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*<([A-Za-z_][\w.:-]*)",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, root: Any, stream: _Sniffing) -> PubMedParseError:
+    line = exc.lineno if exc.lineno else None
+    where = ""
+    if exc.position and exc.position[0]:
+        where = f" at line {exc.position[0]}, column {exc.position[1]}"
+    msg = exc.msg or str(exc)
+    if root is None:
+        head = stream.head.lstrip(b"\xef\xbb\xbf")
+        if not head.strip():
+            return NotPubmedXMLError("empty document: no root element", line=line)
+        m = _FIRST_TAG.match(head)
+        if m is None:
+            return NotPubmedXMLError(f"not XML{where}: {msg}", line=line)
+        name = m.group(1).decode("ascii", "replace")
+        if name != _SET:
+            return NotPubmedXMLError(
+                f"expected <{_SET}>, got <{name}> (and it is not well-formed{where}: {msg})",
+                root=name,
+                line=line,
+            )
+    return PubMedParseError(f"invalid PubMed XML{where}: {msg}", line=line)
+
+
+# -- text helpers ------------------------------------------------------------------------------
+
+
+def _text(elem: Any) -> str:
+    """All character data of ``elem`` (descendants and their tails), stripped."""
+    if elem is None:
+        return ""
+    if len(elem) == 0:
+        t = elem.text
+        return t.strip() if t else ""
+    return "".join(_plain_parts(elem)).strip()
+
+
+def _plain_parts(elem: Any) -> Iterator[str]:
+    if elem.text:
+        yield elem.text
+    for child in elem:
+        _guard_entity(child)
+        yield from _plain_parts(child)
+        if child.tail:
+            yield child.tail
+
+
+def _opt(elem: Any) -> str | None:
+    t = _text(elem)
+    return t or None
+
+
+def _guard_entity(child: Any) -> None:
+    if child.tag is etree.Entity:
+        raise PubMedParseError(
+            f"unresolved entity reference {child.text} (entities are never expanded)",
+            line=child.sourceline,
+        )
+
+
+def _inline(elem: Any) -> str:
+    """Safe inline HTML of a mixed-content element, stripped of outer whitespace."""
+    if len(elem) == 0:
+        t = elem.text
+        return _ESCAPE(t.strip(), quote=False) if t else ""
+    out: list[str] = []
+    _inline_into(elem, out)
+    return "".join(out).strip()
+
+
+def _inline_into(elem: Any, out: list[str]) -> None:
+    if elem.text:
+        out.append(_ESCAPE(elem.text, quote=False))
+    for child in elem:
+        tag = child.tag
+        if tag in _INLINE:
+            out.append(f"<{tag}>")
+            _inline_into(child, out)
+            out.append(f"</{tag}>")
+        elif isinstance(tag, str) and tag.startswith(_MATHML_NS):
+            text = _math_text(child)
+            if text:
+                out.append(_ESCAPE(text, quote=False))
+        else:
+            _guard_entity(child)
+            _inline_into(child, out)  # unknown element / DispFormula: its text only
+        if child.tail:
+            out.append(_ESCAPE(child.tail, quote=False))
+
+
+def _math_text(elem: Any) -> str:
+    """MathML reduced to text: token contents in order, layout whitespace dropped."""
+    parts: list[str] = []
+    for node in elem.iter():
+        _guard_entity(node)
+        if len(node) == 0 and node.text:
+            # token element (mi, mn, mo, mtext, ...): keep its content, whitespace collapsed
+            parts.append(_WS.sub(" ", node.text))
+        elif node.text and node.text.strip():
+            parts.append(node.text.strip())
+        if node is not elem and node.tail and node.tail.strip():
+            parts.append(node.tail.strip())
+    return "".join(parts).strip()
+
+
+def _int(text: str | None) -> int | None:
+    if not text:
+        return None
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _month(text: str | None) -> int | None:
+    if not text:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        m = int(text)
+        return m if 1 <= m <= 12 else None
+    return _MONTHS.get(text[:3].lower())
+
+
+def _ymd(elem: Any) -> date | None:
+    """A (Year, Month, Day) element as a date, or None if missing or impossible."""
+    if elem is None:
+        return None
+    y = m = d = None
+    for child in elem:
+        tag = child.tag
+        if tag == "Year":
+            y = _int(child.text)
+        elif tag == "Month":
+            m = _month(child.text)
+        elif tag == "Day":
+            d = _int(child.text)
+    if y is None or m is None or d is None:
+        return None
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _pub_date(elem: Any) -> PubDate:
+    if elem is None:
+        return PubDate()
+    year = month = day = None
+    season = medline = None
+    for child in elem:
+        tag = child.tag
+        if tag == "Year":
+            year = _int(child.text)
+        elif tag == "Month":
+            month = _month(child.text)
+        elif tag == "Day":
+            day = _int(child.text)
+        elif tag == "Season":
+            season = _opt(child)
+        elif tag == "MedlineDate":
+            medline = _opt(child)
+    return PubDate(year=year, month=month, day=day, season=season, medline_date=medline)
+
+
+def _yn(elem: Any, attr: str = "MajorTopicYN") -> bool:
+    return elem.get(attr) == "Y"
+
+
+# -- record pieces -----------------------------------------------------------------------------
+
+
+def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
+    out: list[Author] = []
+    for alist in author_lists:
+        for a in alist.iterchildren("Author"):
+            if a.get("ValidYN") == "N":
+                continue  # a name NLM marked as erroneous; kept by PubMed only for history
+            last = fore = initials = suffix = collective = orcid = None
+            affs: list[str] = []
+            for c in a:
+                tag = c.tag
+                if tag == "LastName":
+                    last = _opt(c)
+                elif tag == "ForeName":
+                    fore = _opt(c)
+                elif tag == "Initials":
+                    initials = _opt(c)
+                elif tag == "Suffix":
+                    suffix = _opt(c)
+                elif tag == "CollectiveName":
+                    collective = _opt(c)
+                elif tag == "AffiliationInfo":
+                    for af in c.iterchildren("Affiliation"):
+                        t = _text(af)
+                        if t:
+                            affs.append(t)
+                elif tag == "Identifier" and orcid is None:
+                    if (c.get("Source") or "").upper() == "ORCID":
+                        orcid = _orcid(_text(c))
+            out.append(
+                Author(
+                    last_name=last,
+                    fore_name=fore,
+                    initials=initials,
+                    suffix=suffix,
+                    collective_name=collective,
+                    affiliations=tuple(affs),
+                    orcid=orcid,
+                )
+            )
+    return tuple(out)
+
+
+def _orcid(value: str) -> str | None:
+    """'https://orcid.org/0000-0002-1825-0097' / '0000000218250097' -> '0000-0002-1825-0097'."""
+    if not value:
+        return None
+    m = _ORCID.search(value)
+    if m:
+        return m.group(1).upper()
+    digits = re.sub(r"[^0-9Xx]", "", value)
+    if len(digits) == 16:
+        d = digits.upper()
+        return f"{d[0:4]}-{d[4:8]}-{d[8:12]}-{d[12:16]}"
+    return value
+
+
+def _abstract(elem: Any) -> tuple[AbstractSection, ...]:
+    if elem is None:
+        return ()
+    return tuple(
+        AbstractSection(
+            text=_inline(t),
+            label=t.get("Label") or None,
+            category=t.get("NlmCategory") or None,
+        )
+        for t in elem.iterchildren("AbstractText")
+    )
+
+
+def _publication_types(elems: Any) -> list[PublicationType]:
+    return [
+        PublicationType(name=name, ui=p.get("UI") or None)
+        for p in elems
+        if (name := _text(p))
+    ]
+
+
+def _mesh(elem: Any) -> tuple[MeshHeading, ...]:
+    if elem is None:
+        return ()
+    out: list[MeshHeading] = []
+    for h in elem.iterchildren("MeshHeading"):
+        descriptor: Any = None
+        quals: list[MeshQualifier] = []
+        for c in h:
+            if c.tag == "DescriptorName":
+                descriptor = c
+            elif c.tag == "QualifierName":
+                quals.append(MeshQualifier(name=_text(c), ui=c.get("UI") or None, major=_yn(c)))
+        if descriptor is None:
+            continue
+        out.append(
+            MeshHeading(
+                descriptor=_text(descriptor),
+                ui=descriptor.get("UI") or None,
+                major=_yn(descriptor),
+                qualifiers=tuple(quals),
+            )
+        )
+    return tuple(out)
+
+
+def _keywords(lists: list[Any]) -> list[str]:
+    return [k for kl in lists for kw in kl.iterchildren("Keyword") if (k := _inline(kw))]
+
+
+def _comments(elem: Any) -> tuple[CommentCorrection, ...]:
+    if elem is None:
+        return ()
+    out: list[CommentCorrection] = []
+    for cc in elem.iterchildren("CommentsCorrections"):
+        source = pmid = None
+        for c in cc:
+            if c.tag == "RefSource":
+                source = _text(c)
+            elif c.tag == "PMID":
+                pmid = _opt(c)
+        out.append(
+            CommentCorrection(ref_type=cc.get("RefType") or "", ref_source=source or "", pmid=pmid)
+        )
+    return tuple(out)
+
+
+def _history(elem: Any) -> tuple[HistoryDate, ...]:
+    if elem is None:
+        return ()
+    out: list[HistoryDate] = []
+    for p in elem.iterchildren("PubMedPubDate"):
+        d = _ymd(p)
+        status = p.get("PubStatus")
+        if d is not None and status:
+            out.append(HistoryDate(status=status, date=d))
+    return tuple(out)
+
+
+def _ids(id_list: Any) -> tuple[str | None, str | None]:
+    """(doi, pmcid) from an ``ArticleIdList`` — its direct children only."""
+    doi = pmc = None
+    if id_list is None:
+        return None, None
+    for a in id_list.iterchildren("ArticleId"):
+        kind = a.get("IdType")
+        if kind == "doi" and doi is None:
+            doi = _opt(a)
+        elif kind == "pmc" and pmc is None:
+            pmc = _opt(a)
+    return doi, pmc
+
+
+def _pmid(elem: Any) -> tuple[str, int]:
+    if elem is None or not _text(elem):
+        raise PubMedParseError("record without a PMID", line=getattr(elem, "sourceline", None))
+    version = _int(elem.get("Version")) or 1
+    return _text(elem), version
+
+
+def _article(rec: Any) -> Article:
+    citation = pubmed_data = None
+    for c in rec:
+        if c.tag == "MedlineCitation":
+            citation = c
+        elif c.tag == "PubmedData":
+            pubmed_data = c
+    if citation is None:
+        raise PubMedParseError("<PubmedArticle> without <MedlineCitation>", line=rec.sourceline)
+
+    pmid_el = art = journal_info = mesh_list = cc_list = date_revised = None
+    keyword_lists: list[Any] = []
+    for c in citation:
+        tag = c.tag
+        if tag == "PMID":
+            pmid_el = c
+        elif tag == "Article":
+            art = c
+        elif tag == "MedlineJournalInfo":
+            journal_info = c
+        elif tag == "MeshHeadingList":
+            mesh_list = c
+        elif tag == "KeywordList":
+            keyword_lists.append(c)
+        elif tag == "CommentsCorrectionsList":
+            cc_list = c
+        elif tag == "DateRevised":
+            date_revised = c
+    pmid, version = _pmid(pmid_el)
+
+    title = ""
+    abstract: tuple[AbstractSection, ...] = ()
+    author_lists: list[Any] = []
+    languages: list[str] = []
+    ptypes: list[PublicationType] = []
+    journal = abbrev = issn = volume = issue = pages = None
+    pub_date = PubDate()
+    electronic = None
+    eloc_doi = None
+    if art is not None:
+        for c in art:
+            tag = c.tag
+            if tag == "Journal":
+                for j in c:
+                    jt = j.tag
+                    if jt == "Title":
+                        journal = _opt(j)
+                    elif jt == "ISOAbbreviation":
+                        abbrev = _opt(j)
+                    elif jt == "ISSN":
+                        issn = _opt(j)
+                    elif jt == "JournalIssue":
+                        for ji in j:
+                            if ji.tag == "Volume":
+                                volume = _opt(ji)
+                            elif ji.tag == "Issue":
+                                issue = _opt(ji)
+                            elif ji.tag == "PubDate":
+                                pub_date = _pub_date(ji)
+            elif tag == "ArticleTitle":
+                title = _inline(c)
+            elif tag == "Pagination":
+                for p in c.iterchildren("MedlinePgn"):
+                    pages = _opt(p)
+            elif tag == "ELocationID":
+                if c.get("EIdType") == "doi" and c.get("ValidYN", "Y") == "Y" and not eloc_doi:
+                    eloc_doi = _opt(c)
+            elif tag == "Abstract":
+                abstract = _abstract(c)
+            elif tag == "AuthorList":
+                if c.get("Type", "authors") != "editors":
+                    author_lists.append(c)
+            elif tag == "Language":
+                if lang := _text(c):
+                    languages.append(lang)
+            elif tag == "PublicationTypeList":
+                ptypes = _publication_types(c.iterchildren("PublicationType"))
+            elif tag == "ArticleDate":
+                if electronic is None and c.get("DateType", "Electronic") == "Electronic":
+                    electronic = _ymd(c)
+
+    if journal_info is not None:
+        if abbrev is None:
+            abbrev = _opt(journal_info.find("MedlineTA"))
+        if issn is None:
+            issn = _opt(journal_info.find("ISSNLinking"))
+
+    history: tuple[HistoryDate, ...] = ()
+    doi = pmcid = None
+    if pubmed_data is not None:
+        for c in pubmed_data:
+            if c.tag == "History":
+                history = _history(c)
+            elif c.tag == "ArticleIdList":
+                doi, pmcid = _ids(c)
+
+    return Article(
+        pmid=pmid,
+        version=version,
+        kind="article",
+        title=title,
+        abstract=abstract,
+        authors=_authors(author_lists),
+        journal=journal,
+        journal_abbrev=abbrev,
+        issn=issn,
+        volume=volume,
+        issue=issue,
+        pages=pages,
+        pub_date=pub_date,
+        electronic_date=electronic,
+        doi=doi or eloc_doi,
+        pmcid=pmcid,
+        publication_types=tuple(ptypes),
+        mesh=_mesh(mesh_list),
+        keywords=tuple(_keywords(keyword_lists)),
+        languages=tuple(languages),
+        history=history,
+        comments_corrections=_comments(cc_list),
+        status=citation.get("Status") or None,
+        date_revised=_ymd(date_revised),
+    )
+
+
+def _book(rec: Any) -> Article:
+    """A ``PubmedBookArticle``: a book chapter (ArticleTitle) or a whole book (BookTitle)."""
+    doc = book_data = None
+    for c in rec:
+        if c.tag == "BookDocument":
+            doc = c
+        elif c.tag == "PubmedBookData":
+            book_data = c
+    if doc is None:
+        raise PubMedParseError("<PubmedBookArticle> without <BookDocument>", line=rec.sourceline)
+
+    pmid_el = book = date_revised = None
+    title = ""
+    abstract: tuple[AbstractSection, ...] = ()
+    author_lists: list[Any] = []
+    keyword_lists: list[Any] = []
+    languages: list[str] = []
+    ptype_elems: list[Any] = []
+    pages = None
+    doc_doi = doc_pmc = None
+    for c in doc:
+        tag = c.tag
+        if tag == "PMID":
+            pmid_el = c
+        elif tag == "Book":
+            book = c
+        elif tag == "ArticleTitle":
+            title = _inline(c)
+        elif tag == "Abstract":
+            abstract = _abstract(c)
+        elif tag == "AuthorList":
+            if c.get("Type", "authors") != "editors":
+                author_lists.append(c)
+        elif tag == "Language":
+            if lang := _text(c):
+                languages.append(lang)
+        elif tag == "PublicationType":
+            ptype_elems.append(c)
+        elif tag == "KeywordList":
+            keyword_lists.append(c)
+        elif tag == "DateRevised":
+            date_revised = c
+        elif tag == "Pagination":
+            for p in c.iterchildren("MedlinePgn"):
+                pages = _opt(p)
+        elif tag == "ArticleIdList":
+            doc_doi, doc_pmc = _ids(c)
+    pmid, version = _pmid(pmid_el)
+
+    journal = volume = None
+    pub_date = PubDate()
+    book_title = ""
+    if book is not None:
+        book_authors: list[Any] = []
+        for c in book:
+            tag = c.tag
+            if tag == "BookTitle":
+                book_title = _inline(c)
+                journal = _opt(c)
+            elif tag == "PubDate":
+                pub_date = _pub_date(c)
+            elif tag == "Volume":
+                volume = _opt(c)
+            elif tag == "AuthorList" and c.get("Type", "authors") != "editors":
+                book_authors.append(c)
+        if not author_lists:
+            author_lists = book_authors
+    if not title:
+        title = book_title  # a whole book, not a chapter
+
+    history: tuple[HistoryDate, ...] = ()
+    doi = pmcid = None
+    if book_data is not None:
+        for c in book_data:
+            if c.tag == "History":
+                history = _history(c)
+            elif c.tag == "ArticleIdList":
+                doi, pmcid = _ids(c)
+
+    return Article(
+        pmid=pmid,
+        version=version,
+        kind="book",
+        title=title,
+        abstract=abstract,
+        authors=_authors(author_lists),
+        journal=journal,
+        volume=volume,
+        pages=pages,
+        pub_date=pub_date,
+        doi=doi or doc_doi,
+        pmcid=pmcid or doc_pmc,
+        publication_types=tuple(_publication_types(ptype_elems)),
+        keywords=tuple(_keywords(keyword_lists)),
+        languages=tuple(languages),
+        history=history,
+        date_revised=_ymd(date_revised),
+    )
