@@ -1,0 +1,237 @@
+"""One run of one feed, start to finish.
+
+search the window → fetch only PMIDs not stored yet, in batches → classify → store, one
+transaction per batch → link, record the run, advance the watermark and open the digest in one
+last transaction. The watermark moves only when every step succeeded; a failed run records its
+error and leaves it where it was, so the next run searches the same window again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from monitor.config import Settings
+from monitor.feeds import Feed
+from monitor.progress import NoProgress, Progress
+from monitor.records import Article, ParsedBatch
+from monitor.store import repo
+from monitor.store.db import session_scope
+from monitor.store.models import FeedRow, Run, utcnow
+
+log = logging.getLogger("litmon.run")
+
+
+class PubMedSource(Protocol):
+    """What a run needs from PubMed; EutilsClient is the real one."""
+
+    def search(self, term: str, mindate: date, maxdate: date) -> list[Any]: ...
+    def fetch(self, pmids: list[str]) -> ParsedBatch: ...
+
+
+@dataclass
+class RunReport:
+    feed: str
+    run_id: int
+    status: str
+    window_start: date
+    window_end: date
+    period: str
+    found: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    linked: int = 0
+    deleted: int = 0
+    missing: list[str] = field(default_factory=list)  # PMIDs the search gave but EFetch did not
+    error: str | None = None
+    digest_id: int | None = None
+    known: list[str] = field(default_factory=list, repr=False)  # found and already stored
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def summary(self) -> str:
+        window = f"{self.window_start:%Y-%m-%d}..{self.window_end:%Y-%m-%d}"
+        if not self.ok:
+            return f"{self.feed}: run {self.run_id} FAILED ({window}): {self.error}"
+        text = (f"{self.feed}: run {self.run_id} ok ({window}): {self.found} found, "
+                f"{self.fetched} fetched, {self.new} new, {self.updated} updated, "
+                f"{self.linked} added to the feed")
+        if self.deleted:
+            text += f", {self.deleted} deleted by PubMed"
+        if self.missing:
+            text += f", {len(self.missing)} not returned by EFetch"
+        return text
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def format_period(slot: datetime) -> str:
+    return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def search_window(settings: Settings, feed_row: FeedRow, today: date, since: date | None) -> tuple[date, date]:
+    if since is not None:
+        start = since
+    elif feed_row.watermark is not None:
+        # Records can appear in PubMed with an entry date a few days in the past; look back.
+        start = feed_row.watermark - timedelta(days=settings.overlap_days)
+    else:
+        start = settings.lookback_start
+    return min(start, today), today
+
+
+def run_feed(
+    engine: Engine,
+    settings: Settings,
+    feed: Feed,
+    source: PubMedSource,
+    *,
+    since: date | None = None,
+    now: datetime | None = None,
+    trigger: str = "manual",
+    progress: Callable[[str, int], Progress] | None = None,
+    classify: Callable[[Article, float], Any] | None = None,
+) -> RunReport:
+    """Run ``feed`` once. Never raises for PubMed or data errors: they end in a failed run."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    classify = classify or _default_classifier()
+    period = format_period(feed.period_for(now))
+    with session_scope(engine) as session:
+        feed_row = repo.ensure_feed(session, feed.name, feed.display_title, feed.query)
+        start, end = search_window(settings, feed_row, now.date(), since)
+        run = Run(feed_id=feed_row.id, trigger=trigger, period=period, window_start=start,
+                  window_end=end, holder=holder_id(), started_at=utcnow())
+        session.add(run)
+        session.flush()
+        run_id, feed_id = run.id, feed_row.id
+    assert run_id is not None and feed_id is not None
+    report = RunReport(feed=feed.name, run_id=run_id, status="running", window_start=start,
+                       window_end=end, period=period)
+    log.info("run started", extra={"feed": feed.name, "run_id": run_id,
+                                   "window": f"{start}..{end}", "trigger": trigger})
+    try:
+        _fetch_and_store(engine, settings, feed, feed_id, run_id, source, report, classify, progress)
+        with session_scope(engine) as session:
+            _finish_success(session, feed, feed_id, run_id, report, classify, now)
+        report.status = "succeeded"
+        log.info("run succeeded", extra={"feed": feed.name, "run_id": run_id, "found": report.found,
+                                         "new": report.new, "updated": report.updated,
+                                         "linked": report.linked})
+    except Exception as exc:  # noqa: BLE001 - every failure must end as a recorded failed run
+        report.status = "failed"
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.error("run failed", extra={"feed": feed.name, "run_id": run_id, "error": report.error})
+        with session_scope(engine) as session:
+            run_row = session.get(Run, run_id)
+            if run_row is not None:
+                _copy_counts(run_row, report)
+                run_row.status, run_row.error, run_row.finished_at = "failed", report.error, utcnow()
+                session.add(run_row)
+    return report
+
+
+def _default_classifier() -> Callable[[Article, float], Any]:
+    from monitor.classify import classify_article
+
+    return lambda article, threshold: classify_article(article, threshold_weeks=threshold)
+
+
+def _fetch_and_store(
+    engine: Engine,
+    settings: Settings,
+    feed: Feed,
+    feed_id: int,
+    run_id: int,
+    source: PubMedSource,
+    report: RunReport,
+    classify: Callable[[Article, float], Any],
+    progress: Callable[[str, int], Progress] | None,
+) -> None:
+    results = source.search(feed.query, report.window_start, report.window_end)
+    pmids: list[str] = list(dict.fromkeys(p for r in results for p in r.pmids))
+    report.found = len(pmids)
+    with session_scope(engine) as session:
+        known = repo.stored_pmids(session, pmids)
+    missing = [p for p in pmids if p not in known]
+    bar = progress(f"{feed.name}: fetching", len(missing)) if progress and missing else NoProgress()
+    batch_size = settings.fetch_batch_size
+    for i in range(0, len(missing), batch_size):
+        batch = missing[i : i + batch_size]
+        parsed = source.fetch(batch)
+        classified = [(a, classify(a, feed.long_term_threshold_weeks)) for a in parsed.articles]
+        returned = {a.pmid for a in parsed.articles}
+        with session_scope(engine) as session:
+            upserted = repo.upsert_articles(session, parsed.articles)
+            for article, result in classified:
+                repo.save_classification(session, article.pmid, result)
+            report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
+            report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
+        report.fetched += len(parsed.articles)
+        report.new += len(upserted.new)
+        report.updated += len(upserted.updated)
+        report.missing.extend(p for p in batch if p not in returned and p not in parsed.deleted_pmids)
+        bar.advance(len(batch))
+    if report.missing:
+        log.warning("EFetch did not return every PMID the search found",
+                    extra={"feed": feed.name, "run_id": run_id, "missing": len(report.missing),
+                           "pmids": ",".join(report.missing[:20])})
+    report.known = sorted(known)
+
+
+def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report: RunReport,
+                    classify: Callable[[Article, float], Any], now: datetime) -> None:
+    known = report.known
+    if known:
+        # Stored earlier (by another feed, or before a failed run): not fetched again, but
+        # linked to this feed and judged at this feed's threshold if not yet.
+        report.linked += repo.link_to_feed(session, feed_id, known, run_id)
+        _classify_missing(session, known, feed.long_term_threshold_weeks, classify)
+    feed_row = session.get(FeedRow, feed_id)
+    feed_row.watermark = max(feed_row.watermark or report.window_end, report.window_end)
+    feed_row.last_success_at = utcnow()
+    session.add(feed_row)
+    run_row = session.get(Run, run_id)
+    _copy_counts(run_row, report)
+    run_row.status, run_row.finished_at = "succeeded", utcnow()
+    session.add(run_row)
+    session.flush()
+    report.digest_id = after_success(session, feed, feed_row, run_row, now)
+
+
+def _classify_missing(session: Any, pmids: list[str], threshold: float,
+                      classify: Callable[[Article, float], Any]) -> None:
+    from sqlalchemy import select
+
+    from monitor.store.models import Classification
+
+    have: set[str] = set()
+    for part in repo.chunks(pmids):
+        have.update(session.execute(
+            select(Classification.pmid).where(Classification.pmid.in_(part),  # type: ignore[attr-defined]
+                                              Classification.threshold_weeks == float(threshold))
+        ).scalars())
+    todo = [p for p in pmids if p not in have]
+    for pmid, article in repo.load_articles(session, todo).items():
+        repo.save_classification(session, pmid, classify(article, threshold))
+
+
+def after_success(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: datetime) -> int | None:
+    """Work that belongs in the same transaction as a successful run (the digest outbox row)."""
+    return None
+
+
+def _copy_counts(run_row: Run, report: RunReport) -> None:
+    run_row.found, run_row.fetched, run_row.new = report.found, report.fetched, report.new
+    run_row.updated, run_row.linked, run_row.deleted = report.updated, report.linked, report.deleted

@@ -1,0 +1,255 @@
+"""Queries and writes the rest of litmon uses. Each function works inside the caller's session;
+the caller decides where a transaction begins and ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+from monitor.records import Article
+from monitor.store.models import (
+    ArticleRow,
+    Classification,
+    FeedArticle,
+    FeedRow,
+    Run,
+    utcnow,
+)
+
+# SQLite allows 32,766 bound parameters; PostgreSQL 65,535. Stay well below both.
+CHUNK = 900
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were really inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    table = model.__table__  # type: ignore[attr-defined]
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    total = 0
+    for part in chunks(rows, max(1, CHUNK // max(1, len(rows[0])))):
+        result = session.execute(ins.values(list(part)).on_conflict_do_nothing())
+        total += result.rowcount or 0  # type: ignore[attr-defined]
+    return total
+
+
+# -- feeds ------------------------------------------------------------------------------------
+
+def ensure_feed(session: Session, name: str, title: str, query: str) -> FeedRow:
+    insert_ignore(session, FeedRow, [{"name": name, "title": title, "query": query,
+                                      "created_at": utcnow()}])
+    row = session.exec(select(FeedRow).where(FeedRow.name == name)).scalar_one()  # type: ignore[call-overload]
+    if row.title != title or row.query != query:
+        row.title, row.query = title, query
+        session.add(row)
+    return row
+
+
+def feed_by_name(session: Session, name: str) -> FeedRow | None:
+    return session.exec(select(FeedRow).where(FeedRow.name == name)).scalar_one_or_none()  # type: ignore[call-overload]
+
+
+# -- articles ---------------------------------------------------------------------------------
+
+def record_hash(article: Article) -> str:
+    canonical = json.dumps(article.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def stored_pmids(session: Session, pmids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(list(pmids)):
+        found.update(session.execute(select(ArticleRow.pmid).where(ArticleRow.pmid.in_(part))).scalars())  # type: ignore[attr-defined]
+    return found
+
+
+def _article_values(article: Article, digest: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "pmid": article.pmid,
+        "version": article.version,
+        "title": article.title_text,
+        "journal": article.journal_abbrev or article.journal,
+        "pub_year": article.year,
+        "pub_date_text": article.pub_date.text or None,
+        "entrez_date": article.entrez_date,
+        "doi": article.doi,
+        "pmcid": article.pmcid,
+        "status": article.status,
+        "retracted": article.is_retracted,
+        "has_notice": bool(article.corrections),
+        "deleted": False,
+        "record": article.to_json(),
+        "record_hash": digest,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@dataclass
+class UpsertResult:
+    new: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+    @property
+    def changed(self) -> list[str]:
+        return self.new + self.updated
+
+
+def upsert_articles(session: Session, articles: Sequence[Article]) -> UpsertResult:
+    """Store each article once per PMID; replace a stored one only by a newer or revised record."""
+    result = UpsertResult([], [], [])
+    if not articles:
+        return result
+    latest: dict[str, Article] = {}
+    for article in articles:  # one batch may, rarely, hold two versions of one PMID
+        prev = latest.get(article.pmid)
+        if prev is None or article.version >= prev.version:
+            latest[article.pmid] = article
+    existing: dict[str, tuple[int, str]] = {}
+    for part in chunks(list(latest)):
+        for pmid, version, digest in session.execute(
+            select(ArticleRow.pmid, ArticleRow.version, ArticleRow.record_hash).where(
+                ArticleRow.pmid.in_(part)  # type: ignore[attr-defined]
+            )
+        ):
+            existing[pmid] = (version, digest)
+    fresh: list[dict[str, Any]] = []
+    for pmid, article in latest.items():
+        digest = record_hash(article)
+        if pmid not in existing:
+            fresh.append(_article_values(article, digest))
+            continue
+        version, old_digest = existing[pmid]
+        if article.version < version or old_digest == digest:
+            result.unchanged.append(pmid)
+            continue
+        values = _article_values(article, digest)
+        values.pop("created_at")
+        values.pop("pmid")
+        session.execute(update(ArticleRow).where(ArticleRow.pmid == pmid).values(**values))  # type: ignore[arg-type]
+        result.updated.append(pmid)
+    inserted = insert_ignore(session, ArticleRow, fresh)
+    if inserted == len(fresh):
+        result.new.extend(v["pmid"] for v in fresh)
+    else:  # another process stored some of them a moment ago
+        mine = stored_pmids(session, [v["pmid"] for v in fresh])
+        result.new.extend(p for p in (v["pmid"] for v in fresh) if p in mine)
+    return result
+
+
+def mark_deleted(session: Session, pmids: Sequence[str]) -> int:
+    count = 0
+    for part in chunks(list(pmids)):
+        res = session.execute(
+            update(ArticleRow).where(ArticleRow.pmid.in_(part), ArticleRow.deleted.is_(False))  # type: ignore[attr-defined]
+            .values(deleted=True, updated_at=utcnow())
+        )
+        count += res.rowcount or 0  # type: ignore[attr-defined]
+    return count
+
+
+def load_articles(session: Session, pmids: Sequence[str]) -> dict[str, Article]:
+    out: dict[str, Article] = {}
+    for part in chunks(list(pmids)):
+        for pmid, record in session.execute(
+            select(ArticleRow.pmid, ArticleRow.record).where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
+        ):
+            out[pmid] = Article.from_json(record)
+    return out
+
+
+# -- classifications --------------------------------------------------------------------------
+
+def save_classification(session: Session, pmid: str, result: Any) -> None:
+    """Insert or replace the classification of ``pmid`` at ``result.threshold_weeks``."""
+    values = {
+        "version": result.version,
+        "long_term": result.long_term,
+        "longest_followup_weeks": result.longest_followup_weeks,
+        "evidence": result.evidence,
+        "reason": result.reason,
+        "design": result.design,
+        "sample_size": result.sample_size,
+        "relevance": result.relevance,
+        "outcome_domains": list(result.outcome_domains),
+        "registry_ids": list(result.registry_ids),
+        "details": result.to_json(),
+        "classified_at": utcnow(),
+    }
+    threshold = float(result.threshold_weeks)
+    inserted = insert_ignore(session, Classification, [{"pmid": pmid, "threshold_weeks": threshold, **values}])
+    if not inserted:
+        session.execute(
+            update(Classification)
+            .where(Classification.pmid == pmid, Classification.threshold_weeks == threshold)  # type: ignore[arg-type]
+            .values(**values)
+        )
+
+
+def classification_for(session: Session, pmid: str, threshold_weeks: float) -> Classification | None:
+    return session.execute(
+        select(Classification).where(
+            Classification.pmid == pmid, Classification.threshold_weeks == float(threshold_weeks)  # type: ignore[arg-type]
+        )
+    ).scalar_one_or_none()
+
+
+# -- feed links -------------------------------------------------------------------------------
+
+def link_to_feed(session: Session, feed_id: int, pmids: Iterable[str], run_id: int | None) -> int:
+    now = utcnow()
+    rows = [{"feed_id": feed_id, "pmid": p, "first_seen_at": now, "first_run_id": run_id,
+             "digest_id": None} for p in pmids]
+    return insert_ignore(session, FeedArticle, rows)
+
+
+def linked_pmids(session: Session, feed_id: int, pmids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(list(pmids)):
+        found.update(session.execute(
+            select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id, FeedArticle.pmid.in_(part))  # type: ignore[arg-type,attr-defined]
+        ).scalars())
+    return found
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+def last_run(session: Session, feed_id: int, status: str | None = None) -> Run | None:
+    q = select(Run).where(Run.feed_id == feed_id)  # type: ignore[arg-type]
+    if status:
+        q = q.where(Run.status == status)  # type: ignore[arg-type]
+    return session.execute(q.order_by(Run.started_at.desc(), Run.id.desc()).limit(1)).scalar_one_or_none()  # type: ignore[attr-defined,union-attr]
+
+
+def feed_counts(session: Session, feed_id: int, threshold_weeks: float) -> dict[str, int]:
+    """Articles linked to a feed, and how many of them are long-term yes / no / unclear."""
+    total = session.execute(
+        select(func.count()).select_from(FeedArticle).where(FeedArticle.feed_id == feed_id)  # type: ignore[arg-type]
+    ).scalar_one()
+    rows = session.execute(
+        select(Classification.long_term, func.count())
+        .join(FeedArticle, FeedArticle.pmid == Classification.pmid)  # type: ignore[arg-type]
+        .where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
+               Classification.threshold_weeks == float(threshold_weeks))
+        .group_by(Classification.long_term)
+    ).all()
+    counts = {"articles": int(total), "yes": 0, "no": 0, "unclear": 0}
+    for verdict, n in rows:
+        counts[verdict] = counts.get(verdict, 0) + int(n)
+    return counts
