@@ -61,8 +61,57 @@ class Feed:
         return last_fire_time(self.trigger(), when)
 
 
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
 def cron_trigger(expr: str) -> CronTrigger:
-    return CronTrigger.from_crontab(expr, timezone=UTC)
+    """A standard 5-field cron expression, in UTC.
+
+    APScheduler 3 numbers weekdays from Monday = 0, while cron (and every crontab a user has
+    seen) uses Sunday = 0 or 7; ``CronTrigger.from_crontab("0 6 * * 1")`` fires on Tuesdays.
+    The weekday field is therefore translated to names before APScheduler sees it.
+    """
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
+    minute, hour, day, month, dow = parts
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=_cron_weekdays(dow), timezone=UTC)
+
+
+def _cron_weekdays(field: str) -> str:
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for token in field.split(","):
+        base, _, step_text = token.partition("/")
+        step = int(step_text) if step_text.isdigit() else None
+        if step_text and step is None or step == 0:
+            raise ValueError(f"bad step in weekday field {field!r}")
+        if base == "*":
+            lo, hi = 0, 6
+        elif "-" in base:
+            a, b = base.split("-", 1)
+            lo, hi = _weekday(a, field), _weekday(b, field)
+            if hi == 0 and lo > 0:
+                hi = 7  # "5-0" / "fri-sun": up to Sunday
+        else:
+            lo = hi = _weekday(base, field)
+            if step:
+                hi = 6
+        if lo > hi:
+            raise ValueError(f"weekday range {base!r} runs backwards")
+        days.update(d % 7 for d in range(lo, hi + 1, step or 1))
+    return ",".join(_DOW_NAMES[d] for d in sorted(days))
+
+
+def _weekday(text: str, field: str) -> int:
+    low = text.lower()
+    if low.isdigit() and 0 <= int(low) <= 7:
+        return int(low)
+    if low[:3] in _DOW_NAMES and len(low) == 3:
+        return _DOW_NAMES.index(low[:3])
+    raise ValueError(f"weekday {text!r} in {field!r} is not 0-7 or sun..sat")
 
 
 def last_fire_time(trigger: CronTrigger, when: datetime) -> datetime:
