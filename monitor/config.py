@@ -44,6 +44,8 @@ class Settings:
     lookback_start: date = date(1800, 1, 1)  # first run of a feed searches from here
     http_timeout: float = 60.0  # read timeout, seconds
     http_deadline: float = 180.0  # wall clock per request, seconds
+    http_max_attempts: int = 6  # per request, first try included
+    http_backoff: float = 1.0  # seconds before the first retry; doubles, capped at 60
     # mail
     smtp_host: str | None = None
     smtp_port: int | None = None
@@ -200,6 +202,8 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
             ) from None
     number("HTTP_TIMEOUT", float, 1, 3600)
     number("HTTP_DEADLINE", float, 1, 7200)
+    number("HTTP_MAX_ATTEMPTS", int, 1, 20)
+    number("HTTP_BACKOFF", float, 0, 600)
     text("SMTP_HOST")
     number("SMTP_PORT", int, 1, 65535)
     text("SMTP_USERNAME")

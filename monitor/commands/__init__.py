@@ -63,6 +63,7 @@ class Context:
         return EutilsClient(
             s.eutils_url, api_key=s.ncbi_api_key, tool=s.ncbi_tool, email=s.ncbi_email,
             read_timeout=s.http_timeout, deadline=s.http_deadline,
+            max_attempts=s.http_max_attempts, backoff_base=s.http_backoff,
         )
 
     def print(self, *args: Any) -> None:

@@ -1,0 +1,97 @@
+"""The store: migrations agree with the models, articles are stored once, SQLite writers wait."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+
+from monitor.pubmed.parse import parse_batch
+from monitor.store import repo
+from monitor.store.db import current_revision, head_revision, make_engine, session_scope, upgrade
+from monitor.store.models import ArticleRow, metadata
+
+DATA = Path(__file__).parent / "data" / "pubmed"
+
+
+def test_migrations_produce_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_upgrade_is_safe_to_repeat(engine: Engine) -> None:
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+
+
+def test_articles_are_stored_once_and_replaced_only_by_newer_or_revised_records(engine: Engine) -> None:
+    articles = list(parse_batch((DATA / "pubmed2.xml").read_bytes()).articles)
+    assert len(articles) == 2
+    with session_scope(engine) as s:
+        first = repo.upsert_articles(s, articles)
+    assert sorted(first.new) == sorted(a.pmid for a in articles) and not first.updated
+    with session_scope(engine) as s:
+        again = repo.upsert_articles(s, articles)
+    assert again.new == [] and again.updated == [] and len(again.unchanged) == 2
+
+    revised = dataclasses.replace(articles[0], title="A corrected title")
+    older = dataclasses.replace(articles[1], version=0, title="An older version")
+    with session_scope(engine) as s:
+        third = repo.upsert_articles(s, [revised, older])
+    assert third.updated == [revised.pmid]
+    assert third.unchanged == [older.pmid]
+    with session_scope(engine) as s:
+        assert s.execute(select(func.count()).select_from(ArticleRow)).scalar_one() == 2
+        stored = repo.load_articles(s, [revised.pmid, older.pmid])
+    assert stored[revised.pmid].title == "A corrected title"
+    assert stored[older.pmid] == articles[1]  # round-trips through the JSON column unchanged
+
+
+def test_sqlite_second_writer_waits_for_the_first_instead_of_failing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    eng = make_engine(url)
+    upgrade(eng)
+    holding = threading.Event()
+    released_at: list[float] = []
+
+    def hold_write_lock() -> None:
+        with eng.begin() as conn:  # BEGIN IMMEDIATE: takes the write lock now
+            conn.execute(text("INSERT INTO lease (name, holder, acquired_at, expires_at) "
+                              "VALUES ('x', 'a', '2026-01-01', '2026-01-01')"))
+            holding.set()
+            time.sleep(1.0)
+            released_at.append(time.monotonic())
+
+    t = threading.Thread(target=hold_write_lock)
+    t.start()
+    holding.wait(5)
+    other = make_engine(url)
+    with other.begin() as conn:  # a reader-then-writer would fail at once without IMMEDIATE
+        conn.execute(text("SELECT count(*) FROM lease")).scalar_one()
+        conn.execute(text("INSERT INTO lease (name, holder, acquired_at, expires_at) "
+                          "VALUES ('y', 'b', '2026-01-01', '2026-01-01')"))
+        got_lock_at = time.monotonic()
+    t.join()
+    assert got_lock_at >= released_at[0]
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM lease")).scalar_one() == 2
+    eng.dispose()
+    other.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    eng = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with eng.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    eng.dispose()
