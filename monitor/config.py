@@ -54,6 +54,7 @@ class Settings:
     smtp_security: str = "starttls"
     smtp_verify: bool = True  # False only for a trusted local relay
     smtp_timeout: float = 30.0
+    smtp_ca_file: Path | None = None  # extra CA bundle to trust (a private relay's CA)
     mail_from: str = "litmon <litmon@localhost>"
     outbox_dir: Path | None = None  # default: data_dir / "outbox"
     report_url: str | None = None  # public base URL of reports/, for links in digests
@@ -211,6 +212,9 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
     choice("SMTP_SECURITY", ("starttls", "ssl", "none"))
     flag("SMTP_VERIFY")
     number("SMTP_TIMEOUT", float, 1, 600)
+    path("SMTP_CA_FILE")
+    if "smtp_ca_file" in out and not out["smtp_ca_file"].is_file():
+        raise ConfigError(f"{PREFIX}SMTP_CA_FILE={str(out['smtp_ca_file'])!r}: no such file")
     text("MAIL_FROM")
     if "mail_from" in out and not _looks_like_address(out["mail_from"]):
         raise ConfigError(f"{PREFIX}MAIL_FROM={out['mail_from']!r}: not an email address")
