@@ -1,0 +1,288 @@
+"""classify(): the long-term-outcomes verdict and the study profile of one record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import followup as fu
+from .domains import outcome_domains
+from .profile import design_of, registry_ids, sample_size
+from .relevance import relevance_of
+
+if TYPE_CHECKING:
+    from monitor.records import Article
+
+CLASSIFIER_VERSION = "1.0.0"
+
+_I = re.IGNORECASE
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    weeks: float
+    phrase: str
+    kind: str  # follow-up | outcome-period | post-treatment | treatment | assessment | in-hospital
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weeks": self.weeks, "phrase": self.phrase, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Classification:
+    version: str
+    threshold_weeks: float
+    long_term: str  # "yes" | "no" | "unclear"
+    longest_followup_weeks: float | None
+    time_points: tuple[TimePoint, ...]
+    post_treatment_assessment: bool | None
+    evidence: str | None
+    reason: str
+    design: str
+    sample_size: int | None
+    registry_ids: tuple[str, ...]
+    outcome_domains: tuple[str, ...]
+    relevance: str
+    relevance_note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "long_term": self.long_term,
+            "longest_followup_weeks": self.longest_followup_weeks,
+            "evidence": self.evidence,
+            "reason": self.reason,
+            "time_points": [t.to_json() for t in self.time_points],
+            "post_treatment_assessment": self.post_treatment_assessment,
+            "design": self.design,
+            "sample_size": self.sample_size,
+            "registry_ids": list(self.registry_ids),
+            "outcome_domains": list(self.outcome_domains),
+            "relevance": self.relevance,
+            "relevance_note": self.relevance_note,
+            "threshold_weeks": self.threshold_weeks,
+            "version": self.version,
+        }
+
+
+# -- statements and signals used when no time point is found ------------------------------
+
+_LONG_TERM_STATEMENT = re.compile(
+    r"\blong[- ]?term (?:follow[- ]?up|outcomes?|results?|effects?|efficacy|benefits?|survival|"
+    r"safety|data|functional outcomes?|function|sequelae|prognosis|recurrence|durability|success|"
+    r"evaluation|assessment|observation|response|remission)\b",
+    _I,
+)
+_OWN_STUDY = re.compile(
+    r"\b(?:was|were|are|is|have been|had been)\s+(?:\w+\s+)?(?:assessed|evaluated|analy[sz]ed|"
+    r"examined|investigated|compared|measured|recorded|reported|studied|followed|documented|"
+    r"obtained|collected|determined|available|observed|reviewed)\b|\b(?:we|our|this study|the "
+    r"present study|the aim|aims?|objectives?|purpose)\b|\bto (?:assess|evaluate|analy[sz]e|"
+    r"examine|investigate|compare|determine|report|describe|study)\b|\b(?:at|during|after|with) "
+    r"(?:a |the )?long[- ]?term follow[- ]?up\b|\bpredicted\b|\bshowed\b|\bremained\b",
+    _I,
+)
+_BACKGROUND = re.compile(
+    r"\b(?:unknown|unclear|remains?|little is known|lacking|lack of|needed|should|future|no data|"
+    r"not known|few studies|limited data|has not been|have not been|is not|are not|uncertain|"
+    r"warrant\w*|may|might|could|whether|important|depends?)\b",
+    _I,
+)
+_BEFORE_AFTER_ONLY = re.compile(
+    r"\bbefore and (?:immediately )?after (?:the\s+)?(?:\w+\s+){0,3}?(?:treatment|intervention|"
+    r"therapy|program(?:me)?|training|sessions?|series|cycle|cryotherapy|WBC|course|procedure|"
+    r"exposure|stimulation)\b|\b(?:pre|prior)[- ]?(?:and|/)\s?post[- ]?(?:treatment|intervention|"
+    r"test|training)\b|\bat (?:the )?(?:beginning|start) and (?:at )?(?:the )?end of\b|"
+    r"\bpre-?test[- /]post-?test\b",
+    _I,
+)
+_OVER_TIME = re.compile(
+    r"\bsurviv(?:al|ed|ors?)\b|(?<!hospital )(?<!in-hospital )(?<!operative )(?<!perioperative )"
+    r"(?<!postoperative )(?<!30-day )mortality\b|\bdied\b|\brecurrence\b|\brelapses?\b|"
+    r"\bprognos(?:is|tic)\b|\bfollow[- ]?up\b|\bfollowed[- ]up\b|\blongitudinal\w*\b|"
+    r"\blong[- ]?term\b|\bprogression\b|\bdecline\b|"
+    r"\binfection rates?\b|\bre-?admissions?\b|\brepeat(?:ed)? (?:biops\w+|measurements?|"
+    r"assessments?|examinations?|imaging|scans?)\b|\bKaplan|\bCox\b|\bhazard ratio|\blife[- ]table|"
+    r"\bcumulative\b|\bprospective cohort\b|\bdeveloped\b|\bsubsequent\w*\b",
+    _I,
+)
+_SHORT_TERM = re.compile(
+    r"\bin-?hospital\b|\bhospital mortality\b|\bintra-?operative\w*|\bperi-?operative\w*|"
+    r"\bperi-?procedural\b|\bshort[- ]term\b|\bat discharge\b|\buntil discharge\b|"
+    r"\blength of (?:hospital )?stay\b|\bhospital stay\b|\bduring (?:the )?(?:procedure|operation|"
+    r"surgery|hospitali[sz]ation|session|admission|insertion)\b|\bimmediately after\b|"
+    r"\bat (?:the time of )?(?:insertion|presentation|admission|delivery|birth)\b|\bone[- ]time\b|"
+    r"\bsingle (?:visit|measurement|assessment|session|examination|time point|occasion)\b|"
+    r"\bscreening\b|\bprevalence\b|\bsensitivity\b|\bspecificity\b|\baccuracy\b|"
+    r"\bsuccess rate\b|\bcross[- ]sectional\b",
+    _I,
+)
+_MESH_OVER = {
+    "follow-up studies", "longitudinal studies", "survival analysis", "survival rate",
+    "disease-free survival", "kaplan-meier estimate", "proportional hazards models",
+    "disease progression", "recurrence", "neoplasm recurrence, local", "mortality",
+    "cause of death", "incidence", "prognosis",
+}
+_MESH_SHORT = {
+    "hospital mortality", "length of stay", "intraoperative care", "monitoring, intraoperative",
+    "cross-sectional studies", "sensitivity and specificity", "prevalence", "perioperative period",
+    "perioperative care", "intraoperative complications", "predictive value of tests",
+}
+
+_KIND_RANK = {
+    "follow-up": 0, "post-treatment": 1, "outcome-period": 2, "assessment": 3,
+    "in-hospital": 4, "treatment": 5,
+}
+
+
+def _fmt_weeks(w: float) -> str:
+    if w >= 104:
+        v, u = w / 52.18, "year"
+    elif w >= 4.2:
+        v, u = w / 4.345, "month"
+    elif w >= 2:
+        v, u = w, "week"
+    elif w >= 1 / 7:
+        v, u = w * 7, "day"
+    else:
+        v, u = w * 168, "hour"
+    r = round(v, 1)
+    txt = f"{r:g}"
+    return f"{txt} {u}{'' if r == 1 else 's'}"
+
+
+def classify(
+    title: str,
+    abstract: str,
+    mesh: Sequence[str] = (),
+    publication_types: Sequence[str] = (),
+    threshold_weeks: float = 26.0,
+) -> Classification:
+    """Judge one record: does it look at long-term outcomes? (see LABELING.md)."""
+    title = title or ""
+    abstract = abstract or ""
+    full = f"{title}\n{abstract}"
+    mesh_l = {m.lower() for m in mesh}
+    design = design_of(full, mesh, publication_types)
+    sents = fu.sentences_of(title, abstract)
+
+    hits = [] if design == "lab-animal" else fu.find_hits(sents)
+    treat_len = fu.treatment_length(hits)
+
+    # -- follow-up counted from the end of treatment: add the treatment length ----------
+    scored: list[tuple[float, fu.Hit, str]] = []
+    for h in hits:
+        weeks = h.weeks
+        note = ""
+        if h.after_end_of_treatment and treat_len:
+            weeks = h.weeks + treat_len
+            note = f" after the end of a {_fmt_weeks(treat_len)} treatment"
+        scored.append((round(weeks, 1), h, note))
+
+    time_points: list[TimePoint] = []
+    seen: set[tuple[float, str]] = set()
+    for weeks, h, _ in scored:
+        key = (weeks, h.phrase)
+        if key not in seen:
+            seen.add(key)
+            time_points.append(TimePoint(weeks, h.phrase, h.kind))
+
+    long_term: str
+    longest: float | None = None
+    evidence: str | None = None
+    reason: str
+    post: bool | None = None
+
+    if scored:
+        best = max(scored, key=lambda t: (t[0], -_KIND_RANK.get(t[1].kind, 9), -t[1].sentence))
+        weeks, h, note = best
+        longest = weeks
+        evidence = fu.evidence_text(sents[h.sentence])
+        long_term = "yes" if weeks >= threshold_weeks else "no"
+        label = {
+            "follow-up": "follow-up", "post-treatment": "assessment",
+            "outcome-period": "outcome over", "assessment": "assessment at",
+            "in-hospital": "hospital course up to", "treatment": "end of treatment at",
+        }[h.kind]
+        central = " (central value)" if h.central else ""
+        reason = f"{label} {_fmt_weeks(h.weeks)}{note}{central}: “{h.phrase}”"
+        kinds = {x.kind for x in hits}
+        non_treat = [w for w, x, _ in scored if x.kind != "treatment"]
+        if "post-treatment" in kinds:
+            post = True
+        elif kinds == {"treatment"}:
+            post = False
+        elif non_treat and (treat_len is None or max(non_treat) > treat_len):
+            post = True
+        else:
+            post = False
+    else:
+        long_term, evidence, reason, post = _no_time_point(sents, design, mesh_l)
+
+    return Classification(
+        version=CLASSIFIER_VERSION,
+        threshold_weeks=threshold_weeks,
+        long_term=long_term,
+        longest_followup_weeks=longest,
+        time_points=tuple(time_points),
+        post_treatment_assessment=post,
+        evidence=evidence,
+        reason=reason,
+        design=design,
+        sample_size=sample_size(abstract or title),
+        registry_ids=registry_ids(full),
+        outcome_domains=outcome_domains(full),
+        relevance=relevance_of(full)[0],
+        relevance_note=relevance_of(full)[1],
+    )
+
+
+def _no_time_point(
+    sents: list[fu.Sentence], design: str, mesh_l: set[str]
+) -> tuple[str, str | None, str, bool | None]:
+    """(long_term, evidence, reason, post_treatment_assessment) when no time point is found."""
+    if design == "lab-animal":
+        return "no", None, "laboratory/animal study: times are lab read-outs", None
+    for s in sents:
+        if s.is_title and s.text.rstrip().endswith("?"):
+            continue
+        m = _LONG_TERM_STATEMENT.search(s.text)
+        if m and _OWN_STUDY.search(s.text) and not _BACKGROUND.search(s.text):
+            return "yes", fu.evidence_text(s), f"states that {m.group(0).lower()} was assessed", None
+    for s in sents:
+        if _BEFORE_AFTER_ONLY.search(s.text):
+            return ("no", fu.evidence_text(s),
+                    "assessed only before and after the intervention", False)
+    if design == "cross-sectional":
+        return "no", None, "cross-sectional design: no follow-up", None
+    if design == "narrative-review":
+        return "no", None, "narrative review: no subjects followed", None
+    if design == "systematic-review":
+        return "unclear", None, "review: follow-up of pooled studies not stated", None
+    if design == "protocol":
+        return "unclear", None, "protocol: follow-up time not stated", None
+    if design in ("case-series",) and not any(_OVER_TIME.search(s.text) for s in sents):
+        return "no", None, "case report/series with no follow-up", None
+    over = sum(
+        len(_OVER_TIME.findall(s.text))
+        for s in sents
+        if not s.is_title and not _BACKGROUND.search(s.text)
+    )
+    over += sum(1 for m in mesh_l if m in _MESH_OVER)
+    short = sum(len(_SHORT_TERM.findall(s.text)) for s in sents if not s.is_title)
+    short += sum(1 for m in mesh_l if m in _MESH_SHORT)
+    if over > short:
+        return "unclear", None, "no time point found", None
+    return "no", None, "no time point found", None
+
+
+def classify_article(article: Article, threshold_weeks: float = 26.0) -> Classification:
+    """classify() applied to a parsed PubMed record."""
+    return classify(
+        article.title_text,
+        article.abstract_text,
+        mesh=[h.descriptor for h in article.mesh],
+        publication_types=[p.name for p in article.publication_types],
+        threshold_weeks=threshold_weeks,
+    )

@@ -1,0 +1,92 @@
+"""Outcome domains, from the packaged vocabulary in domains.toml (read once)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Domain:
+    key: str
+    label: str
+    terms: tuple[str, ...]
+    acronyms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    domains: tuple[Domain, ...]
+    terms_re: re.Pattern[str]  # case-insensitive; one named group per domain
+    acronyms_re: re.Pattern[str] | None  # case-sensitive
+
+    def labels(self) -> dict[str, str]:
+        return {d.key: d.label for d in self.domains}
+
+
+def _term_pattern(term: str) -> str:
+    wild = term.endswith("*")
+    t = term[:-1] if wild else term
+    body = re.escape(t).replace(r"\ ", r"[\s-]+").replace(r"\-", r"[\s-]?")
+    return body + (r"[\w-]*" if wild else r"(?![\w])")
+
+
+def _acronym_pattern(acr: str) -> str:
+    return re.escape(acr) + r"(?![\w])"
+
+
+def load_vocabulary(text: str) -> Vocabulary:
+    data = tomllib.loads(text)
+    raw = data.get("domain")
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("domains.toml: no [domain.<key>] tables")
+    domains: list[Domain] = []
+    for key, d in raw.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            raise ValueError(f"domains.toml: bad domain key {key!r}")
+        label = d.get("label")
+        terms = d.get("terms", [])
+        acronyms = d.get("acronyms", [])
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"domains.toml: domain {key!r} has no label")
+        if not all(isinstance(t, str) and t for t in [*terms, *acronyms]):
+            raise ValueError(f"domains.toml: domain {key!r} has a non-string term")
+        if not terms and not acronyms:
+            raise ValueError(f"domains.toml: domain {key!r} has no terms")
+        domains.append(Domain(key, label, tuple(terms), tuple(acronyms)))
+    groups = []
+    agroups = []
+    for d in domains:
+        if d.terms:
+            # longest first so that a longer phrase wins at the same position
+            alts = "|".join(_term_pattern(t) for t in sorted(d.terms, key=len, reverse=True))
+            groups.append(f"(?P<{d.key}>{alts})")
+        if d.acronyms:
+            alts = "|".join(_acronym_pattern(t) for t in sorted(d.acronyms, key=len, reverse=True))
+            agroups.append(f"(?P<{d.key}>{alts})")
+    terms_re = re.compile(r"(?<![\w-])(?:" + "|".join(groups) + ")", re.IGNORECASE)
+    acronyms_re = re.compile(r"(?<![\w-])(?:" + "|".join(agroups) + ")") if agroups else None
+    return Vocabulary(tuple(domains), terms_re, acronyms_re)
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    text = resources.files(__package__).joinpath("domains.toml").read_text(encoding="utf-8")
+    return load_vocabulary(text)
+
+
+def outcome_domains(text: str, vocab: Vocabulary | None = None) -> tuple[str, ...]:
+    """Keys of the domains whose terms occur in ``text``, in vocabulary order."""
+    v = vocab or vocabulary()
+    found: set[str] = set()
+    for m in v.terms_re.finditer(text):
+        if m.lastgroup:
+            found.add(m.lastgroup)
+    if v.acronyms_re is not None:
+        for m in v.acronyms_re.finditer(text):
+            if m.lastgroup:
+                found.add(m.lastgroup)
+    return tuple(d.key for d in v.domains if d.key in found)

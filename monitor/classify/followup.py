@@ -1,0 +1,570 @@
+"""Follow-up extraction: every time point at which a study assessed its subjects.
+
+The rule implemented is tests/data/eval/LABELING.md. A *quantity* ("6 months", "1- and
+3-year", "2.6 ± 1.6 years", "twelve weeks") is found anywhere in the text; its sentence
+context then decides whether it is an assessment time (kept, with a *kind*) or something
+else (an age, a disease history, a recruitment span, a washout, a dose schedule, a lab
+read-out ... dropped). Quantities with no recognisable assessment context are dropped too:
+the classifier prefers missing a number to inventing one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import WORDNUM, parse_number, split_sentences, strip_label
+
+WEEKS_PER = {
+    "decade": 521.8,
+    "year": 52.18,
+    "month": 4.345,
+    "week": 1.0,
+    "day": 1 / 7,
+    "hour": 1 / 168,
+    "minute": 1 / 10080,
+}
+
+_UNIT_NAMES = {
+    "decade": "decade", "decades": "decade",
+    "year": "year", "years": "year", "yr": "year", "yrs": "year",
+    "month": "month", "months": "month", "mo": "month", "mos": "month", "mth": "month",
+    "mths": "month",
+    "week": "week", "weeks": "week", "wk": "week", "wks": "week",
+    "day": "day", "days": "day", "d": "day",
+    "hour": "hour", "hours": "hour", "hr": "hour", "hrs": "hour", "h": "hour",
+    "minute": "minute", "minutes": "minute", "min": "minute", "mins": "minute",
+}
+
+_I = re.IGNORECASE
+
+_NUM = (
+    rf"(?:\d+(?:\.\d+)?(?:\s+and\s+a\s+half)?|{WORDNUM}(?:\s+and\s+a\s+half)?"
+    r"|an?(?=\s+(?:year|month|week|day|decade)s?\b))"
+)
+_SEP = r"(?:\s*[-\u2010\u2011\u2013\u2014]?\s*(?:,\s*(?:and|or)\s+|,\s*|and\s+|or\s+|to\s+|&\s*|[-\u2010\u2011\u2013\u2014]\s*))"
+_UNIT = (
+    r"(?P<unit>decades?|years?|yrs?|months?|mos|mo|mths?|weeks?|wks?|days?|hours?|hrs?"
+    r"|minutes?|mins?|(?-i:h|d))(?![A-Za-z])"
+)
+QTY_RE = re.compile(
+    rf"(?<![\w.,/])(?:(?P<c1>{_NUM})\s*(?:\u00b1|\+/-|\+/\u2212|\+-)\s*\d+(?:\.\d+)?"
+    rf"|(?P<c2>{_NUM})\s*\((?P<par>[^()]{{1,40}})\)"
+    rf"|(?P<nums>{_NUM}(?:{_SEP}{_NUM})*))"
+    rf"\s*[-\u2010\u2011\u2013]?\s*{_UNIT}",
+    _I,
+)
+_NUM_RE = re.compile(_NUM, _I)
+
+# Study-time labels: "week 12", "day 1, 3 and 5", "postoperative days (POD) 1, 3, and 5".
+LABEL_RE = re.compile(
+    r"(?<![\w-])(?P<u>(?:post-?operative\s+|post-?op\s+)?(?:days?|weeks?|months?|years?)|POD)"
+    r"\s*(?:\((?:[A-Z]{2,5})\)\s*)?(?P<n>\d{1,3})"
+    r"(?P<more>(?:\s*(?:,\s*(?:and|or)?|and|or|to|&|[-\u2013\u2010])\s*\d{1,3}\b)*)"
+    r"(?!\s*(?:%|[.,]\d|\d|mg|kg|patients?|subjects?|participants?|cases?))",
+    _I,
+)
+_LABEL_NUMS = re.compile(r"\d{1,3}")
+
+ANNUAL_RE = re.compile(
+    rf"(?<![\w.])(?P<n>\d+|{WORDNUM})\s+(?:annual|yearly)\s+(?:follow[- ]?ups?|visits?|"
+    r"assessments?|examinations?|surveys?|interviews?|evaluations?|waves?)",
+    _I,
+)
+_MON = r"(?P<{g}>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{{1,2}},?\s+)?"
+FU_END_RE = re.compile(
+    r"(?:last (?:date of )?follow[- ]?up|follow[- ]?up (?:was )?(?:until|to|through|till|ended"
+    r"|closed|completed|censored)|followed (?:up )?(?:until|to|through|till)|censored (?:at|on|in)"
+    r"|(?:data|follow[- ]?up) cut[- ]?off)[^.;]{0,25}?\b(?:" + _MON.format(g="m") + r")?"
+    r"(?P<y>(?:19|20)\d\d)\b",
+    _I,
+)
+STUDY_START_RE = re.compile(
+    r"\b(?:between|from|since|during|in)\s+(?:" + _MON.format(g="m") + r")?(?P<y>(?:19|20)\d\d)\b",
+    _I,
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+AGES_RE = re.compile(
+    r"\baged?\s+(?P<a>\d+(?:\.\d+)?)(?:\s*(?:\u00b1|\+/-)\s*\d+(?:\.\d+)?)?\s*(?:years?|yrs?)?"
+    r"\s+at\s+(?:their|the)\s+(?:first|initial|baseline|index|1st)\b[^;]{0,80}?\band\s+"
+    r"(?P<b>\d+(?:\.\d+)?)(?:\s*(?:\u00b1|\+/-)\s*\d+(?:\.\d+)?)?\s*(?:years?|yrs?)\s+at\s+"
+    r"(?:their|the)\s+(?:second|last|final|latest|follow[- ]?up|repeat|2nd)\b",
+    _I,
+)
+
+# -- context patterns (right = text after the quantity, left = text before it) ------------
+
+_R_AGE = re.compile(
+    r"^[\s\u2010\u2011-]*(?:olds?\b|of age\b|of life\b|in age\b|(?:or|and) (?:older|over|above|"
+    r"younger|less|under)\b|of (?:his|her|their) li)",
+    _I,
+)
+_R_PRIOR = re.compile(
+    r"^[\s\u2010\u2011-]*(?:(?:\w+\s+)?history\b|(?:disease |symptom |illness )?duration\b|ago\b|"
+    r"before\b|prior to\b|preceding\b|earlier\b|previously\b|in practice\b|experience\b|"
+    r"(?:of|in)\s+(?:\w+\s+){0,2}?(?:experience|practice|service|employment|smoking|disease|"
+    r"illness|symptoms?|diabetes|infertility|use|usage|exposure|residence|career|seniority)\b|"
+    r"'?s?\s*(?:of\s+)?experience\b|pack)",
+    _I,
+)
+_WASHOUT = re.compile(r"wash-?\s?out|run-?in\b|lead-?in\b", _I)
+_L_LAB = re.compile(
+    r"\b(?:incubat\w*|cultur\w*|stored|frozen|freez\w*|centrifug\w*|transfect\w*|in vitro|"
+    r"mice|mouse|rats?|murine|pups|rabbits|piglets|sacrific\w*|euthani[sz]\w*|harvested|"
+    r"passag\w*|seeded|plated|cells were)\b[^;]{0,60}$",
+    _I,
+)
+_GEST = re.compile(
+    r"^[\s']*(?:of\s+)?(?:gestation|pregnancy|gestational|amenorrh|postmenstrual|post-?conception)"
+    r"|gestational age[^;]{0,40}$|gestation[^;]{0,25}$|trimester[^;]{0,25}$",
+    _I,
+)
+_L_PAST = re.compile(
+    r"\b(?:past|previous|prior|preceding|last|recent|lifetime)\s+(?:\w+\s+)?$", _I
+)
+_L_EXPOSURE = re.compile(
+    r"(?:history of|disease duration|symptom duration|duration of (?!follow|treat|therap|the "
+    r"(?:intervention|study|programme|program|trial|follow)|intervention|training|supplement)"
+    r"[\w\s-]{0,30}?|\bsince\b|\bfor more than|\bsuffer\w* (?:from [\w\s-]{0,20})?for|"
+    r"\bsmok\w* for|\busers? (?:for|of)|\bdiagnosed (?:for|since)|\bliv\w* (?:with [\w\s-]{0,20})?for|"
+    r"\bduration)[^a-z;]{0,20}$",
+    _I,
+)
+_L_PROCESS = re.compile(
+    r"(?:half-?life|doubling time|life[- ]expectancy|turnaround|waiting time|wait\w* list|"
+    r"\bdelay|time to (?:treatment|diagnosis|surgery|referral|presentation)|door-to|onset-to|"
+    r"\bCI\b|confidence interval)[^;]{0,40}$",
+    _I,
+)
+_R_PERIOD = re.compile(
+    r"^[\s\u2010\u2011-]*(?:(?:study|recruitment|enrol?lment|inclusion|accrual|calendar|"
+    r"retrospective|review|data collection|observation(?:al)?)\s+)?(?:period|span|window|"
+    r"retrospective (?:review|analysis|chart|study|audit|cohort))\b",
+    _I,
+)
+_R_OBS_PERIOD = re.compile(r"^[\s\u2010\u2011-]*(?:observation|follow[- ]?up)\s+period\b", _I)
+_L_SPAN = re.compile(
+    r"(?:\bover\s+(?:an?|the)\s*$|\b(?:over|during|in|within)\s+(?:a|the)\s+(?:\w+\s+)?period\s+of\s*$|"
+    r"\b(?:recruit\w*|enrol?l\w*|accru\w*|review\w*|identified|admitted|presenting|presented|"
+    r"consecutive\w*|screened|registered|operated|collected|retrieved|seen|referred|"
+    r"conducted|included|evaluated|treated at|performed at)\b[^;]{0,50}?"
+    r"\b(?:over|during|throughout|across|in)\s+(?:an?\s+|the\s+)?(?:(?:period|span|total)\s+of\s+)?$)",
+    _I,
+)
+_L_FOLLOWISH = re.compile(
+    r"follow|monitor|observ|surveil|treat|therap|intervention|training|supplement|program", _I
+)
+_L_SCHEDULE = re.compile(
+    r"\b(?:every|each|per|once|twice|thrice|times|q)\s*(?:a\s+|an\s+|other\s+|single\s+)?$", _I
+)
+_R_SCHEDULE = re.compile(
+    r"^[\s\u2010\u2011-]*(?:ly\s+)?(?:intervals?\b|apart\b|cycles?\b|/|per\s|a\s+(?:day|week)\b|"
+    r"each\b|daily\b|dose)",
+    _I,
+)
+_R_SESSION = re.compile(
+    r"^[\s\u2010\u2011-]*(?:\w+[\s-]+){0,2}?(?:sessions?|exposures?|bouts?|infusions?|"
+    r"stays?\s+in|immersions?|treatments? (?:at|in)|application)",
+    _I,
+)
+_L_SESSION = re.compile(
+    r"(?:infus\w*|inject\w*|inhal\w*|exposure|exposed|sessions?|lasting|bolus|"
+    r"immers\w*|chamber|cryo\w*|°C|applied|application)[^;]{0,25}$",
+    _I,
+)
+_L_A_DOSE = re.compile(
+    r"(?:times?|once|twice|thrice|sessions?|doses?|days?|hours?|mg|g|tablets?|per|mL)\s*$", _I
+)
+# positive contexts
+_R_POST_TREAT = re.compile(
+    r"^[\s\u2010\u2011-]*(?:(?:after|following|post|from|since|of|within)\s+(?:the\s+)?"
+    r"(?:end|completion|cessation|termination|discontinuation|stopping|withdrawal|conclusion)\b|"
+    r"(?:after|following|of)\s+(?:stopping|discontinuing|completing|ending|finishing|cessation|"
+    r"the last|the final)\b|post[- ]?(?:treatment|intervention|therapy|training|programme|program|"
+    r"cryotherapy|rehabilitation)\b|(?:after|following)\s+(?:the\s+)?treatment (?:ended|stopped))",
+    _I,
+)
+_R_AFTER_TREAT = re.compile(
+    r"^[\s\u2010\u2011-]*(?:after|following)\s+(?:the\s+)?(?:treatment|intervention|therapy|"
+    r"training|program(?:me)?|sessions?|cryotherapy|WBC|course|rehabilitation)\b(?!\s+(?:initiation|start|onset))",
+    _I,
+)
+_END_OF_TREAT_IN_SENT = re.compile(
+    r"\bafter\s+(?:the\s+)?(?:\w+\s+){0,3}?(?:sessions?|treatment|intervention|therapy|"
+    r"program(?:me)?|training|course|cycle|cryotherapy|WBC)\b|\bat the end of (?:the\s+)?"
+    r"(?:\w+\s+)?(?:treatment|intervention|therapy|program|training|study period)|"
+    r"post-?treatment|post-?intervention|after (?:it|treatment) ended",
+    _I,
+)
+_R_FOLLOW = re.compile(
+    r"^[\s\u2010\u2011-]*(?:of\s+|post[- ]?\w+\s+)?(?:follow[- ]?ups?\b|followup|FU\b|"
+    r"(?:observation|surveillance|monitoring)\b|(?:clinical |telephone |postal )?follow)",
+    _I,
+)
+_R_OUTCOME = re.compile(
+    r"^[\s\u2010\u2011-]*(?:[A-Za-z]+[\s\u2010\u2011-]+){0,3}?(?:survival|mortality|deaths?|"
+    r"recurrences?|relapses?|re-?admissions?|reoperations?|re-?interventions?|patency|salvage|"
+    r"outcomes?|results?|risks?|incidence|rates?|event[- ]free|prognosis|complications?|failures?|"
+    r"success|remission|retention|re-?bleeding|bleeding|morbidity|efficacy|effects?|cure|response|"
+    r"progression|persistence|adherence|abstinence|survivors?|cumulative|durability|sequelae|"
+    r"visits?|assessments?|evaluations?|examinations?|re-?assessment|endpoints?|end-?points?)\b",
+    _I,
+)
+_R_AFTER = re.compile(
+    r"^[\s\u2010\u2011-]*(?:after\b|later\b|thereafter\b|afterwards?\b|following\b|"
+    r"post[- ]?(?:operative(?:ly)?|op|surgery|surgical|discharge|injury|partum|transplant\w*|"
+    r"procedure|procedural|stroke|infarction|treatment|intervention|randomi[sz]ation|"
+    r"vaccination|baseline|diagnosis|delivery|implantation|admission)\b|postoperatively\b|"
+    r"postpartum\b|from\s+(?:baseline|randomi[sz]ation|enrol?lment|inclusion|diagnosis|surgery)\b|"
+    r"since\s+(?:baseline|surgery|diagnosis|randomi[sz]ation|treatment)\b)",
+    _I,
+)
+_L_AGE = re.compile(
+    r"\b(?:aged?|ages|age range|age group)\b(?P<mid>[^;]{0,80})$",
+    _I,
+)
+_AGE_BLOCK = re.compile(
+    r"follow|after|later|since|during|until|within|treat|period|surviv|"
+    r"mortalit|\bat\s+(?!the time\b|diagnosis|presentation|onset|baseline|surgery|their|entry|"
+    r"enrol|inclusion|admission|death|first|the\s+(?:first|second))|\bwere\s+\w+ed\b",
+    _I,
+)
+_L_POP_CMP = re.compile(
+    r"(?:\b(?:children|boys|girls|infants|adults|women|men|patients|participants|subjects|"
+    r"persons|people|individuals|residents|those|adolescents|neonates|newborns|population|"
+    r"PICT participants)\s*(?:>|<|\u2265|\u2264|>\s*or\s*=|<\s*or\s*=|>=|<=|older than|"
+    r"younger than|over|under|above|below|less than|greater than|more than)|"
+    r"\b(?:older|younger) than)\s*$",
+    _I,
+)
+_L_RANGE_OF_PREV = re.compile(
+    r"(?:\(\s*(?:range|IQR|interquartile range)?\s*[:=,]?|\b(?:range|ranging|ranged|IQR|"
+    r"interquartile range)\s*[:=,]?\s*(?:from|of|between)?)\s*$",
+    _I,
+)
+_L_FOLLOW = re.compile(
+    r"\b(?:follow(?:ed)?[- ]?ups?|followups?|followed|FU|observation period|observed|monitored|"
+    r"surveillance|re-?evaluated|re-?assessed|re-?examined|tracked)\b"
+    r"(?P<mid>[^;]{0,100}|[^;]{0,50};\s*(?:mean|median)[,:]?\s*)$",
+    _I,
+)
+_L_FOLLOW2 = re.compile(
+    r"\b(?:annually|yearly|every\s+\w+\s+\w+|assessed|evaluated|measured|examined|interviewed|"
+    r"surveyed|contacted|monitored|observed|tracked|recorded|studied)\b[^;]{0,40}?"
+    r"\b(?:for|over|until|up to|through|throughout)\s+(?:a\s+|an\s+|the\s+)?"
+    r"(?:period\s+of\s+|total\s+of\s+|further\s+|additional\s+)?$",
+    _I,
+)
+_CENTRAL_WORD = re.compile(r"\b(?:mean|median|average)\b", _I)
+_R_TREAT = re.compile(
+    r"^[\s\u2010\u2011-]*(?:(?:of|in)\s+(?:\w+[\s-]+){0,3}?|(?:[A-Za-z]+[\s,\u2010\u2011-]+){0,4}?)"
+    r"(?:treatments?|therapy|therapies|interventions?|program(?:me)?s?|training|course|regimens?|"
+    r"supplementation|trials?|exercises?|rehabilitation|sessions|cycles?|administration|"
+    r"cryotherapy|cryostimulation|WBC|diet|dosing|medication|prophylaxis|protocol)\b",
+    _I,
+)
+_L_TREAT = re.compile(
+    r"\b(?:treated|treatment|received|receiving|supplemented|supplementation|trained|training|"
+    r"administered|given|took|taking|exercised|exercise|underwent|undergoing|participated|"
+    r"attended|intervention|therapy|program(?:me)?|course|sessions?|visits|usual care|placebo|"
+    r"daily|weekly|cryotherapy|cryostimulation|WBC|randomi[sz]ed)\b[^;]{0,60}?"
+    r"\b(?:for|over|during|lasting|throughout)\s+(?:a\s+|an\s+|the\s+)?"
+    r"(?:total\s+of\s+|period\s+of\s+|further\s+|additional\s+)?$"
+    r"|(?:treatment|intervention|therapy|program(?:me)?|training)\s+(?:duration|length|period)"
+    r"[^;]{0,20}$",
+    _I,
+)
+_L_HOSPITAL = re.compile(
+    r"\b(?:length of (?:hospital )?stay|hospital stay|LOS|hospitali[sz]ation|hospitali[sz]ed|"
+    r"ICU stay|intensive care unit stay|hospital course)\b[^;]{0,60}$",
+    _I,
+)
+_L_AT = re.compile(
+    r"(?:\b(?:at|by|after|until|till|through|up\s+to|beyond|on)|\bfrom\s+(?:baseline|randomi[sz]ation|"
+    r"enrol?ment|surgery|diagnosis|admission|inclusion|entry)\s+to)\s+(?:(?:least|most|approximately|"
+    r"about|around|roughly|nearly|almost|the|a|an|mean|median|minimum|maximum|average|of|last|"
+    r"final|their|each|time|point|points)[\s,:]+)*$",
+    _I,
+)
+_L_WITHIN = re.compile(r"\bwithin\s+(?:the\s+(?:first\s+)?)?$", _I)
+_OUTCOME_WORDS = re.compile(
+    r"\b(?:die[ds]?|death|mortality|readmi\w*|recurr\w*|relaps\w*|complication\w*|infection\w*|"
+    r"events?|reoperat\w*|surviv\w*|failure|occurr\w*|progress\w*|return\w*|resum\w*|healed|"
+    r"healing|cured?|rupture\w*|fracture\w*|bleed\w*|stroke|admission|remission|outcomes?|"
+    r"extubat\w*|discharged)\b",
+    _I,
+)
+_L_OVER = re.compile(
+    r"\b(?:over|during|throughout|across)\s+(?:the\s+|a\s+|an\s+)?(?:first|next|following|"
+    r"subsequent|entire|whole|initial|total|ensuing|ensuing)?\s*$",
+    _I,
+)
+_L_INTERVAL = re.compile(r"\binterval\b[^;]{0,80}$", _I)
+_R_PAREN_RANGE = re.compile(
+    r"^\s*\(\s*(?:range[:,]?\s*|IQR[:,]?\s*)?(?P<lo>\d+(?:\.\d+)?)\s*[-\u2013\u2010]\s*"
+    r"(?P<hi>\d+(?:\.\d+)?)\s*\)"
+)
+_SESSION_COUNT = re.compile(r"\b(?:\d+|" + WORDNUM + r")\s+(?:\w+\s+)?sessions?\b", _I)
+
+
+@dataclass(frozen=True)
+class Hit:
+    weeks: float
+    phrase: str
+    kind: str  # follow-up | outcome-period | post-treatment | treatment | assessment | in-hospital
+    sentence: int
+    central: bool = False
+    after_end_of_treatment: bool = False  # a follow-up counted from the end of treatment
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int
+    is_title: bool
+
+
+def sentences_of(title: str, abstract: str) -> list[Sentence]:
+    out: list[Sentence] = []
+    if title.strip():
+        out.append(Sentence(title.strip(), 0, True))
+    for a, b in split_sentences(abstract):
+        out.append(Sentence(abstract[a:b], a, False))
+    return out
+
+
+def _value(m: re.Match[str]) -> tuple[float, bool] | None:
+    """The number of units a quantity match stands for, and whether it is a central value."""
+    if m.group("c1"):
+        v = parse_number(m.group("c1"))
+        return (v, True) if v is not None else None
+    if m.group("c2"):
+        v = parse_number(m.group("c2"))
+        return (v, True) if v is not None else None
+    nums = [parse_number(x.group(0)) for x in _NUM_RE.finditer(m.group("nums"))]
+    vals = [v for v in nums if v is not None]
+    if not vals:
+        return None
+    # A list or range of time points ascends ("1, 6 and 12", "3-60"); a number before a
+    # descending step belongs to something else ("n = 30, 6 months").
+    best = vals[-1]
+    for v in reversed(vals[:-1]):
+        if v < best:
+            continue
+        break
+    return best, False
+
+
+def _phrase(s: str, a: int, b: int) -> str:
+    a = max(0, a)
+    b = min(len(s), b)
+    return s[a:b].strip(" ,;(")
+
+
+def _classify(
+    s: str, a: int, b: int, unit: str, is_article: bool, prev: tuple[int, str, bool] | None
+) -> tuple[str, int, int, bool] | None:
+    """Kind of the quantity s[a:b] (or None to drop it), with the phrase span and a flag
+    telling that it is counted from the end of treatment."""
+    left = s[max(0, a - 120): a]
+    right = s[b: b + 100]
+    ll = len(left)
+
+    # -- exclusions --------------------------------------------------------------------
+    if _R_AGE.match(right) or _R_PRIOR.match(right):
+        return None
+    w = _WASHOUT.search(left[-40:])
+    if w and not re.search(r"[);]|\band\b", left[-40:][w.end():]):
+        return None
+    w = _WASHOUT.search(right[:40])
+    if w and not re.search(r"[(;]|\band\b", right[: w.start()]):
+        return None
+    if _L_LAB.search(left) or _GEST.search(right) or _GEST.search(left):
+        return None
+    if _L_PAST.search(left) or _L_EXPOSURE.search(left) or _L_PROCESS.search(left):
+        return None
+    if _R_OBS_PERIOD.match(right):
+        return ("follow-up", a, b + _R_OBS_PERIOD.match(right).end(), False)  # type: ignore[union-attr]
+    if _R_PERIOD.match(right):
+        if not _L_FOLLOWISH.search(right[:40]) and not _L_FOLLOW.search(left):
+            return None
+    if _L_SPAN.search(left):
+        if not (_L_FOLLOW.search(left) and not re.search(r"period\s+of\s*$|over\s+an?\s*$", left)):
+            return None
+    if _L_SCHEDULE.search(left) or _R_SCHEDULE.match(right):
+        return None
+    small = unit in ("hour", "minute")
+    if small and (_R_SESSION.match(right) or _L_SESSION.search(left[-40:])):
+        return None
+    if is_article and _L_A_DOSE.search(left):
+        return None
+
+    # -- positive contexts read to the right --------------------------------------------
+    m = _R_POST_TREAT.match(right)
+    if m:
+        return ("post-treatment", a, b + m.end(), True)
+    m = _R_FOLLOW.match(right)
+    if m:
+        return ("follow-up", a, b + m.end(), False)
+    m = _R_AFTER_TREAT.match(right)
+    if m:
+        return ("post-treatment", a, b + m.end(), False)
+    m = _R_TREAT.match(right)
+    if m and not _R_OUTCOME.match(right[: m.end()]):
+        return ("treatment", a, b + m.end(), False)
+    m = _R_OUTCOME.match(right)
+    if m:
+        return ("outcome-period", a, b + m.end(), False)
+    m = _R_AFTER.match(right)
+    if m:
+        word = m.group(0).strip().lower()
+        if word.startswith(("later", "thereafter", "afterward")) and _END_OF_TREAT_IN_SENT.search(
+            s[:a]
+        ):
+            return ("post-treatment", a, b + m.end(), True)
+        return ("assessment", a, b + m.end(), False)
+
+    # -- what an age, or a range of the previous quantity, looks like --------------------
+    m = _L_AGE.search(left)
+    if m and not _AGE_BLOCK.search(m.group("mid")):
+        return None
+    if _L_POP_CMP.search(left):
+        return None
+    if prev is not None and _L_RANGE_OF_PREV.search(left) and a - prev[0] <= 40:
+        if prev[2]:
+            return None  # the range around a central follow-up value
+        return (prev[1], a, b, False)
+
+    # -- positive contexts read to the left --------------------------------------------
+    m = _L_FOLLOW.search(left)
+    if m:
+        return ("follow-up", a - (ll - m.start()), b, False)
+    m = _L_TREAT.search(left)
+    if m:
+        return ("treatment", a - (ll - m.start()), b, False)
+    m = _L_FOLLOW2.search(left)
+    if m:
+        return ("follow-up", a - (ll - m.start()), b, False)
+    m = _L_HOSPITAL.search(left)
+    if m:
+        return ("in-hospital", a - (ll - m.start()), b, False)
+    m = _L_AT.search(left)
+    if m:
+        return ("assessment", a - (ll - m.start()), b, False)
+    m = _L_WITHIN.search(left)
+    if m and _OUTCOME_WORDS.search(re.split(r"[(;,]", left[-60:])[-1]):
+        return ("outcome-period", a - (ll - m.start()), b, False)
+    m = _L_OVER.search(left)
+    if m:
+        return ("outcome-period", a - (ll - m.start()), b, False)
+    m = _L_INTERVAL.search(left)
+    if m:
+        return ("assessment", a - (ll - m.start()), b, False)
+    return None
+
+
+def _is_central_followup(s: str, a: int, kind: str, central: bool) -> bool:
+    if kind != "follow-up":
+        return False
+    if central:
+        return True
+    left = s[max(0, a - 120): a]
+    m = _L_FOLLOW.search(left)
+    if m:
+        return bool(_CENTRAL_WORD.search(left[max(0, m.start() - 12):]))
+    left = s[max(0, a - 40): a]
+    return bool(_CENTRAL_WORD.search(left))
+
+
+def find_hits(sents: list[Sentence]) -> list[Hit]:
+    hits: list[Hit] = []
+    for i, sent in enumerate(sents):
+        s = sent.text
+        prev: tuple[int, str, bool] | None = None
+        for m in QTY_RE.finditer(s):
+            unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
+            if unit is None:
+                continue
+            val = _value(m)
+            if val is None:
+                continue
+            n, central = val
+            is_article = bool(m.group("nums")) and m.group("nums").strip().lower() in ("a", "an")
+            res = _classify(s, m.start(), m.end(), unit, is_article, prev)
+            if res is None:
+                continue
+            kind, pa, pb, after_end = res
+            weeks = n * WEEKS_PER[unit]
+            cfu = _is_central_followup(s, m.start(), kind, central)
+            hits.append(Hit(round(weeks, 3), _phrase(s, pa, pb), kind, i, cfu, after_end))
+            prev = (m.end(), kind, cfu)
+            pr = _R_PAREN_RANGE.match(s[m.end(): m.end() + 30])
+            if pr and not cfu:
+                hi = float(pr.group("hi"))
+                if hi > n:
+                    hits.append(
+                        Hit(round(hi * WEEKS_PER[unit], 3),
+                            _phrase(s, m.start(), m.end() + pr.end()), kind, i)
+                    )
+        for m in LABEL_RE.finditer(s):
+            u = m.group("u").lower()
+            unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
+            if unit not in WEEKS_PER:
+                continue
+            vals = [int(x) for x in _LABEL_NUMS.findall(m.group("n") + " " + (m.group("more") or ""))]
+            cap = {"day": 400, "week": 300, "month": 240, "year": 20}[unit]
+            vals = [v for v in vals if v <= cap]
+            if not vals:
+                continue
+            left = s[max(0, m.start() - 20): m.start()]
+            if re.search(r"(?:per|every|each|a|/)\s*$", left, _I):
+                continue
+            hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
+                            "assessment", i))
+        for m in ANNUAL_RE.finditer(s):
+            v = parse_number(m.group("n"))
+            if v:
+                hits.append(Hit(round(v * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
+        for m in AGES_RE.finditer(s):
+            d = float(m.group("b")) - float(m.group("a"))
+            if d > 0:
+                hits.append(Hit(round(d * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
+    hits.extend(_calendar_followup(sents))
+    return hits
+
+
+def _calendar_followup(sents: list[Sentence]) -> list[Hit]:
+    """'treated between 2004 and 2005 ... last follow-up was November 2010' -> 82 months."""
+    ends = []
+    for i, sent in enumerate(sents):
+        for m in FU_END_RE.finditer(sent.text):
+            ends.append((i, m))
+    if not ends:
+        return []
+    starts: list[tuple[int, int]] = []
+    for sent in sents:
+        for m in STUDY_START_RE.finditer(sent.text):
+            mon = m.group("m")
+            starts.append((int(m.group("y")), _MONTHS.index(mon[:3].lower()) + 1 if mon else 1))
+    out = []
+    for i, m in ends:
+        ey = int(m.group("y"))
+        mon = m.group("m")
+        cands = [st for st in starts if st[0] < ey or (st[0] == ey and mon)]
+        if not cands:
+            continue
+        sy, sm = min(cands)
+        em = _MONTHS.index(mon[:3].lower()) + 1 if mon else sm
+        months = (ey - sy) * 12 + (em - sm)
+        if months > 0:
+            out.append(Hit(round(months * WEEKS_PER["month"], 3), m.group(0), "follow-up", i))
+    return out
+
+
+def treatment_length(hits: list[Hit]) -> float | None:
+    vals = [h.weeks for h in hits if h.kind == "treatment"]
+    return max(vals) if vals else None
+
+
+def evidence_text(sent: Sentence) -> str:
+    return strip_label(sent.text)

@@ -1,0 +1,135 @@
+"""Text helpers shared by the classifier: sentence splitting and number words."""
+
+from __future__ import annotations
+
+import re
+
+# -- number words ------------------------------------------------------------------------
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000}
+
+# A number of at most two words ("six", "twenty-four"): enough for durations.
+WORDNUM = (
+    r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+    r"(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine)(?![a-z]))?"
+    r"|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
+    r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
+)
+
+# A long number phrase ("four hundred and forty-three", "thirty-six thousand ...").
+_W = "|".join(list(_UNITS) + list(_TENS) + list(_SCALES))
+WORDNUM_LONG = rf"(?:(?:{_W})(?:(?:[\s-]+(?:and[\s-]+)?)(?:{_W}))*)"
+
+_SPLIT_WORDS = re.compile(r"[\s-]+")
+
+
+def parse_number(text: str) -> float | None:
+    """'12' -> 12, '2.6' -> 2.6, 'twenty-four' -> 24, 'four hundred and three' -> 403."""
+    t = text.strip().lower()
+    if not t:
+        return None
+    if t[0].isdigit():
+        try:
+            return float(t.replace(",", ""))
+        except ValueError:
+            return None
+    if t in ("a", "an"):
+        return 1.0
+    half = 0.0
+    if t.endswith("and a half"):
+        half = 0.5
+        t = t[: -len("and a half")].strip()
+        if t and t[0].isdigit():
+            try:
+                return float(t) + half
+            except ValueError:
+                return None
+    total = 0
+    current = 0
+    seen = False
+    for w in _SPLIT_WORDS.split(t):
+        if not w or w == "and":
+            continue
+        if w in _UNITS:
+            current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        else:
+            return None
+        seen = True
+    if not seen:
+        return None
+    return float(total + current) + half
+
+
+# -- sentences ---------------------------------------------------------------------------
+
+# Abbreviations after which a full stop does not end a sentence.
+_ABBREV = (
+    "e.g", "i.e", "vs", "etc", "al", "fig", "figs", "ref", "no", "nos", "approx", "ca", "cf",
+    "dr", "mr", "mrs", "ms", "prof", "st", "vol", "pp", "resp", "incl", "min", "max", "wk",
+    "mo", "yr", "yrs", "sd", "inc", "ltd", "co", "jr", "sr", "p", "u.s", "u.k", "spp", "sp",
+    "viz", "est", "dept", "univ", "gen", "var",
+)
+_ABBREV_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(a) for a in _ABBREV) + r")\.$", re.IGNORECASE
+)
+# Candidate boundaries: end punctuation, optional closing quote/bracket, whitespace.
+_BOUNDARY = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c(\[]?[A-Z0-9\u00c0-\u00dd])|\n+")
+_SECTION_LABEL = re.compile(r"^\s*[A-Z][A-Z /&,-]{2,60}:\s+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences of ``text``.
+
+    Splits at '.', '!' and '?' followed by space and a capital/digit, and at line breaks;
+    never after common abbreviations ('e.g.', 'vs.', 'i.e.', 'et al.'), single initials or
+    inside decimals.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    n = len(text)
+    for m in _BOUNDARY.finditer(text):
+        end = m.end()
+        if text[m.start()] == ".":
+            head = text[max(start, m.start() - 12): m.start() + 1]
+            if _ABBREV_RE.search(head):
+                continue
+        if text[m.start()] != "\n":
+            seg_end = end
+        else:
+            seg_end = m.start()
+        _push(text, start, seg_end, spans)
+        start = m.end()
+    if start < n:
+        _push(text, start, n, spans)
+    return spans
+
+
+def _push(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+def strip_label(sentence: str) -> str:
+    """Drop a leading structured-abstract label ('METHODS: ') from a sentence."""
+    return _SECTION_LABEL.sub("", sentence, count=1)
