@@ -16,6 +16,7 @@ from monitor.feeds import FeedError
 # Each module adds its subcommands with register(subparsers).
 COMMAND_MODULES = (
     "monitor.commands.core",
+    "monitor.commands.report",
     "monitor.commands.service",
 )
 
