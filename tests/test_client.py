@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 import requests
 
-from monitor.pubmed.client import EutilsClient, EutilsError, _parse_retry_after
+from monitor.pubmed.client import (
+    EutilsClient,
+    EutilsError,
+    _looks_like_html,
+    _parse_retry_after,
+    _Response,
+)
 from tests.standin.eutils import RETSTART_ERROR, EutilsStandin
 
 Y2001 = (date(2001, 1, 1), date(2002, 12, 31))  # 56 records of the corpus
@@ -355,6 +361,20 @@ def test_retry_after_capped(eutils_server: EutilsStandin) -> None:
     eutils_server.inject("efetch", "429", retry_after=formatdate(time.time() + 3600, usegmt=True))
     make_client(eutils_server, waits, retry_after_cap=0.25).fetch(["9997"])
     assert waits == [0.25, 0.25]
+
+
+def test_html_is_recognised_by_body_as_well_as_content_type() -> None:
+    page = b"<!DOCTYPE html>\n<html><body>down for maintenance</body></html>"
+    assert _looks_like_html(_Response(200, {"Content-Type": "text/xml"}, page))
+    assert _looks_like_html(_Response(200, {"Content-Type": "text/xml"}, b"  <HTML><body/>"))
+    assert _looks_like_html(_Response(200, {"Content-Type": "text/html; charset=UTF-8"}, b"x"))
+    assert not _looks_like_html(_Response(200, {"Content-Type": "text/xml"}, b"<?xml ?><a/>"))
+
+
+def test_cap_error_on_fetch_by_id_is_an_eutils_error(eutils_server: EutilsStandin) -> None:
+    eutils_server.inject("efetch", "400", message=RETSTART_ERROR.split("\n", 1)[1])
+    with pytest.raises(EutilsError, match="cannot be larger than 9998"):
+        make_client(eutils_server).fetch(["9997"])
 
 
 def test_parse_retry_after() -> None:

@@ -298,8 +298,8 @@ class EutilsClient:
         params = {"db": "pubmed", "retmode": "xml", "id": ",".join(ids)}
         try:
             batch = self._call("efetch.fcgi", params, method="POST", validate=self._efetch_result)
-        except _HistoryExpired as exc:  # cannot happen without WebEnv, but never swallow
-            raise EutilsError(f"EFetch by id answered {exc}") from None
+        except (_HistoryExpired, _CapReached) as exc:  # not expected without WebEnv; never leak
+            raise EutilsError(self._redact(f"EFetch by id answered: {exc}")) from None
         self._progress("fetch", {"requested": len(ids), "articles": len(batch.articles)})
         return batch
 

@@ -964,6 +964,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tests.standin.eutils",
@@ -991,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
     server.cap = args.cap
     server.rate_limit = args.rate_limit
     server.start()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"EUTILS_URL={server.url}", flush=True)
     print(f"records={len(server.records)}", file=sys.stderr, flush=True)
     try:
