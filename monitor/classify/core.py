@@ -115,7 +115,8 @@ _SHORT_TERM = re.compile(
     r"\bat (?:the time of )?(?:insertion|presentation|admission|delivery|birth)\b|\bone[- ]time\b|"
     r"\bsingle (?:visit|measurement|assessment|session|examination|time point|occasion)\b|"
     r"\bscreening\b|\bprevalence\b|\bsensitivity\b|\bspecificity\b|\baccuracy\b|"
-    r"\bsuccess rate\b|\bcross[- ]sectional\b",
+    r"\bsuccess rate\b|\bcross[- ]sectional\b|\bearly (?:results?|outcomes?|post-?operative|"
+    r"complications?|h(?:a)?emodynamic)\b",
     _I,
 )
 _MESH_OVER = {
@@ -220,6 +221,7 @@ def classify(
     else:
         long_term, evidence, reason, post = _no_time_point(sents, design, mesh_l)
 
+    relevance = relevance_of(full)
     return Classification(
         version=CLASSIFIER_VERSION,
         threshold_weeks=threshold_weeks,
@@ -233,8 +235,8 @@ def classify(
         sample_size=sample_size(abstract or title),
         registry_ids=registry_ids(full),
         outcome_domains=outcome_domains(full),
-        relevance=relevance_of(full)[0],
-        relevance_note=relevance_of(full)[1],
+        relevance=relevance[0],
+        relevance_note=relevance[1],
     )
 
 
@@ -264,17 +266,25 @@ def _no_time_point(
         return "unclear", None, "protocol: follow-up time not stated", None
     if design in ("case-series",) and not any(_OVER_TIME.search(s.text) for s in sents):
         return "no", None, "case report/series with no follow-up", None
-    over = sum(
-        len(_OVER_TIME.findall(s.text))
+    # distinct kinds of evidence, so that one word repeated does not outvote the rest
+    over_kinds = {
+        _norm(m.group(0))
         for s in sents
         if not s.is_title and not _BACKGROUND.search(s.text)
-    )
-    over += sum(1 for m in mesh_l if m in _MESH_OVER)
-    short = sum(len(_SHORT_TERM.findall(s.text)) for s in sents if not s.is_title)
-    short += sum(1 for m in mesh_l if m in _MESH_SHORT)
+        for m in _OVER_TIME.finditer(s.text)
+    }
+    short_kinds = {
+        _norm(m.group(0)) for s in sents if not s.is_title for m in _SHORT_TERM.finditer(s.text)
+    }
+    over = len(over_kinds) + len(mesh_l & _MESH_OVER)
+    short = len(short_kinds) + len(mesh_l & _MESH_SHORT)
     if over > short:
         return "unclear", None, "no time point found", None
     return "no", None, "no time point found", None
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^a-z]", "", word.lower())[:6]
 
 
 def classify_article(article: Article, threshold_weeks: float = 26.0) -> Classification:

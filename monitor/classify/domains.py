@@ -22,6 +22,8 @@ class Vocabulary:
     domains: tuple[Domain, ...]
     terms_re: re.Pattern[str]  # case-insensitive; one named group per domain
     acronyms_re: re.Pattern[str] | None  # case-sensitive
+    per_domain: tuple[tuple[Domain, re.Pattern[str] | None, re.Pattern[str] | None], ...] = ()
+    literals: dict[str, tuple[str, ...]] | None = None  # lower-case substrings that must occur
 
     def labels(self) -> dict[str, str]:
         return {d.key: d.label for d in self.domains}
@@ -69,7 +71,21 @@ def load_vocabulary(text: str) -> Vocabulary:
             agroups.append(f"(?P<{d.key}>{alts})")
     terms_re = re.compile(r"(?<![\w-])(?:" + "|".join(groups) + ")", re.IGNORECASE)
     acronyms_re = re.compile(r"(?<![\w-])(?:" + "|".join(agroups) + ")") if agroups else None
-    return Vocabulary(tuple(domains), terms_re, acronyms_re)
+    per: list[tuple[Domain, re.Pattern[str] | None, re.Pattern[str] | None]] = []
+    literals: dict[str, tuple[str, ...]] = {}
+    for d in domains:
+        t_re = a_re = None
+        if d.terms:
+            alts = "|".join(_term_pattern(t) for t in sorted(d.terms, key=len, reverse=True))
+            t_re = re.compile(r"(?<![\w-])(?:" + alts + ")", re.IGNORECASE)
+        if d.acronyms:
+            alts = "|".join(_acronym_pattern(t) for t in sorted(d.acronyms, key=len, reverse=True))
+            a_re = re.compile(r"(?<![\w-])(?:" + alts + ")")
+        per.append((d, t_re, a_re))
+        literals[d.key] = tuple(
+            re.split(r"[\s-]", t.rstrip("*").lower())[0] for t in d.terms
+        )
+    return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals)
 
 
 @lru_cache(maxsize=1)
@@ -81,12 +97,16 @@ def vocabulary() -> Vocabulary:
 def outcome_domains(text: str, vocab: Vocabulary | None = None) -> tuple[str, ...]:
     """Keys of the domains whose terms occur in ``text``, in vocabulary order."""
     v = vocab or vocabulary()
-    found: set[str] = set()
-    for m in v.terms_re.finditer(text):
-        if m.lastgroup:
-            found.add(m.lastgroup)
-    if v.acronyms_re is not None:
-        for m in v.acronyms_re.finditer(text):
-            if m.lastgroup:
-                found.add(m.lastgroup)
-    return tuple(d.key for d in v.domains if d.key in found)
+    low = text.lower()
+    found: list[str] = []
+    literals = v.literals or {}
+    for d, term_re, acr_re in v.per_domain:
+        # cheap substring tests first; the regex only confirms word boundaries
+        if term_re is not None and any(lit in low for lit in literals[d.key]):
+            if term_re.search(text):
+                found.append(d.key)
+                continue
+        if acr_re is not None and any(a in text for a in d.acronyms):
+            if acr_re.search(text):
+                found.append(d.key)
+    return tuple(found)

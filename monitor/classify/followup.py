@@ -61,7 +61,7 @@ LABEL_RE = re.compile(
     r"(?<![\w-])(?P<u>(?:post-?operative\s+|post-?op\s+)?(?:days?|weeks?|months?|years?)|POD)"
     r"\s*(?:\((?:[A-Z]{2,5})\)\s*)?(?P<n>\d{1,3})"
     r"(?P<more>(?:\s*(?:,\s*(?:and|or)?|and|or|to|&|[-\u2013\u2010])\s*\d{1,3}\b)*)"
-    r"(?!\s*(?:%|[.,]\d|\d|mg|kg|patients?|subjects?|participants?|cases?))",
+    r"(?!\s*(?:%|/|[.,]\d|\d|mg|kg|patients?|subjects?|participants?|cases?))",
     _I,
 )
 _LABEL_NUMS = re.compile(r"\d{1,3}")
@@ -104,7 +104,7 @@ _R_PRIOR = re.compile(
     r"before\b|prior to\b|preceding\b|earlier\b|previously\b|in practice\b|experience\b|"
     r"(?:of|in)\s+(?:\w+\s+){0,2}?(?:experience|practice|service|employment|smoking|disease|"
     r"illness|symptoms?|diabetes|infertility|use|usage|exposure|residence|career|seniority)\b|"
-    r"'?s?\s*(?:of\s+)?experience\b|pack)",
+    r"'?s?\s*(?:of\s+)?experience\b|pack|in the (?:past|previous|last|preceding)\b)",
     _I,
 )
 _WASHOUT = re.compile(r"wash-?\s?out|run-?in\b|lead-?in\b", _I)
@@ -243,7 +243,7 @@ _L_RANGE_OF_PREV = re.compile(
     _I,
 )
 _L_FOLLOW = re.compile(
-    r"\b(?:follow(?:ed)?[- ]?ups?|followups?|followed|FU|observation period|observed|monitored|"
+    r"\b(?:follow(?:ed)?[- ]?ups?|followups?|followed|FU|observation period|monitored|"
     r"surveillance|re-?evaluated|re-?assessed|re-?examined|tracked)\b"
     r"(?P<mid>[^;]{0,100}|[^;]{0,50};\s*(?:mean|median)[,:]?\s*)$",
     _I,
@@ -283,7 +283,8 @@ _L_AT = re.compile(
     r"(?:\b(?:at|by|after|until|till|through|up\s+to|beyond|on)|\bfrom\s+(?:baseline|randomi[sz]ation|"
     r"enrol?ment|surgery|diagnosis|admission|inclusion|entry)\s+to)\s+(?:(?:least|most|approximately|"
     r"about|around|roughly|nearly|almost|the|a|an|mean|median|minimum|maximum|average|of|last|"
-    r"final|their|each|time|point|points)[\s,:]+)*$",
+    r"final|their|each|time|point|points|baseline|and|discharge|inclusion|entry|enrol?l?ment|"
+    r"randomi[sz]ation|admission|surgery)[\s,:]+)*$",
     _I,
 )
 _L_WITHIN = re.compile(r"\bwithin\s+(?:the\s+(?:first\s+)?)?$", _I)
@@ -305,6 +306,10 @@ _R_PAREN_RANGE = re.compile(
     r"(?P<hi>\d+(?:\.\d+)?)\s*\)"
 )
 _SESSION_COUNT = re.compile(r"\b(?:\d+|" + WORDNUM + r")\s+(?:\w+\s+)?sessions?\b", _I)
+
+
+_UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo", "wk", "hr")
+_SHORT_UNIT = re.compile(r"\d\s?[-\u2010\u2011\u2013]?\s?[hd](?![A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -480,8 +485,10 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
     hits: list[Hit] = []
     for i, sent in enumerate(sents):
         s = sent.text
+        low = s.lower()
         prev: tuple[int, str, bool] | None = None
-        for m in QTY_RE.finditer(s):
+        has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
+        for m in QTY_RE.finditer(s) if has_unit else ():
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
                 continue
@@ -506,7 +513,7 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                         Hit(round(hi * WEEKS_PER[unit], 3),
                             _phrase(s, m.start(), m.end() + pr.end()), kind, i)
                     )
-        for m in LABEL_RE.finditer(s):
+        for m in LABEL_RE.finditer(s) if has_unit or "pod" in low else ():
             u = m.group("u").lower()
             unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
             if unit not in WEEKS_PER:
@@ -521,11 +528,11 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                 continue
             hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
                             "assessment", i))
-        for m in ANNUAL_RE.finditer(s):
+        for m in ANNUAL_RE.finditer(s) if ("annual" in low or "yearly" in low) else ():
             v = parse_number(m.group("n"))
             if v:
                 hits.append(Hit(round(v * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
-        for m in AGES_RE.finditer(s):
+        for m in AGES_RE.finditer(s) if " at the" in low or " at their" in low else ():
             d = float(m.group("b")) - float(m.group("a"))
             if d > 0:
                 hits.append(Hit(round(d * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
@@ -537,6 +544,9 @@ def _calendar_followup(sents: list[Sentence]) -> list[Hit]:
     """'treated between 2004 and 2005 ... last follow-up was November 2010' -> 82 months."""
     ends = []
     for i, sent in enumerate(sents):
+        low = sent.text.lower()
+        if "follow" not in low and "censor" not in low and "cut" not in low:
+            continue
         for m in FU_END_RE.finditer(sent.text):
             ends.append((i, m))
     if not ends:

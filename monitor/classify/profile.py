@@ -85,7 +85,8 @@ _T_NONRAND = re.compile(
 )
 _T_CASECONTROL = re.compile(r"\bcase[- ]control\b", _I)
 _T_CROSS = re.compile(
-    r"\bcross[- ]sectional\b|\b(?:online |web-based |national |postal )?survey\b|\bquestionnaire (?:study|survey)\b|\bprevalence study\b|\bDelphi\b",
+    r"\bcross[- ]sectional\b|\becological (?:study|analysis|design)\b|\bspatial (?:data )?analysis\b|"
+    r"\b(?:online |web-based |national |postal )?survey\b|\bquestionnaire (?:study|survey)\b|\bprevalence study\b|\bDelphi\b",
     _I,
 )
 _T_CASE = re.compile(
@@ -106,6 +107,9 @@ _T_HUMAN = re.compile(
 )
 _T_NARRATIVE = re.compile(r"\b(?:this|we|the present) review\b|\bnarrative review\b|\bwe review\b|\breview of the literature\b|\bliterature review\b", _I)
 
+_HUMAN_MESH = {"female", "male", "adult", "aged", "middle aged", "child", "infant", "adolescent",
+               "young adult", "aged, 80 and over", "child, preschool", "infant, newborn",
+               "pregnancy", "patients", "physicians", "students"}
 _ANIMAL_MESH = {"mice", "rats", "dogs", "rabbits", "swine", "sheep", "cattle", "mice, inbred c57bl",
                 "rats, sprague-dawley", "rats, wistar", "disease models, animal", "animals", "zebrafish",
                 "cell line", "cells, cultured", "cell line, tumor", "macaca mulatta", "guinea pigs"}
@@ -134,7 +138,7 @@ def design_of(text: str, mesh: Sequence[str], publication_types: Sequence[str]) 
         return "systematic-review"
     if _T_PROTOCOL.search(text):
         return "protocol"
-    if mesh_l and not has_humans and mesh_l & _ANIMAL_MESH:
+    if mesh_l and not has_humans and (mesh_l & _ANIMAL_MESH or not mesh_l & _HUMAN_MESH):
         return "lab-animal"
     if not mesh_l and _T_ANIMAL.search(text) and not _T_HUMAN.search(text):
         return "lab-animal"
@@ -142,7 +146,7 @@ def design_of(text: str, mesh: Sequence[str], publication_types: Sequence[str]) 
         return "randomised-trial"
     if _T_CASECONTROL.search(text) or "case-control studies" in mesh_l:
         return "case-control"
-    if _T_CROSS.search(text) or "cross-sectional studies" in mesh_l:
+    if _T_CROSS.search(text) or mesh_l & {"cross-sectional studies", "population surveillance"}:
         return "cross-sectional"
     if _T_CASE.search(text):
         return "case-series"
@@ -169,6 +173,7 @@ _PEOPLE = (
     r"dialysis|chronic|sedentary|female|male|community|nursing|English-speaking|trained|young)"
 )
 _NUMTOK = rf"(?:\d{{1,3}}(?:[ ,]\d{{3}})+|\d+|{WORDNUM_LONG})"
+_DIGTOK = r"(?:\d{1,3}(?:[ ,]\d{3})+|\d+)"
 _TOTAL = re.compile(
     rf"\b(?:a\s+total\s+of|total\s+of|overall,?|altogether,?|in\s+all,?)\s+(?P<n>{_NUMTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b"
     rf"|\b(?P<n2>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}[\w\s,()-]{{0,60}}?\b(?:were|was)\s+(?:\w+\s+)?(?:enrolled|included|randomi[sz]ed|recruited|studied|analy[sz]ed|evaluated|examined|assessed|identified|investigated|surveyed|allocated|assigned|treated)\b"
@@ -177,7 +182,7 @@ _TOTAL = re.compile(
     _I,
 )
 _ANY_PEOPLE = re.compile(
-    rf"(?<![\w.%/])(?P<n>{_NUMTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b(?!\s*%)", _I
+    rf"(?<![\w.%/])(?P<n>{_DIGTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b(?!\s*%)", _I
 )
 _N_EQ = re.compile(r"\b[nN]\s*=\s*(?P<n>\d{1,3}(?:[ ,]\d{3})+|\d+)\b(?!\s*%|\.\d)")
 _NOT_COUNT_LEFT = re.compile(r"(?:\bof|\bin|\bfor|\bvs\.?|\bversus|\band|\bor|/|%|\bthan)\s*$", _I)
@@ -193,14 +198,25 @@ def _num(text: str) -> int | None:
     return int(v)
 
 
+_WORD_START = re.compile(
+    rf"(?:^|(?<=[.:;]\s)|(?<=\n))(?P<n>{WORDNUM_LONG})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b", _I
+)
+
+
 def sample_size(text: str) -> int | None:
     """The study's total number of subjects, if stated."""
+    if not any(c.isdigit() for c in text) and not _WORD_START.search(text):
+        return None
     for m in _TOTAL.finditer(text):
         raw = m.group("n") or m.group("n2") or m.group("n3") or m.group("n4")
         v = _num(raw) if raw else None
         if v is not None and not (1900 <= v <= 2030 and raw.isdigit() and len(raw) == 4):
             return v
     cands: list[int] = []
+    for m in _WORD_START.finditer(text):
+        v = _num(m.group("n"))
+        if v is not None:
+            cands.append(v)
     for m in _ANY_PEOPLE.finditer(text):
         raw = m.group("n")
         left = text[max(0, m.start() - 12): m.start()]

@@ -32,8 +32,15 @@ _OTHER = (
 )
 
 
+_KEYS = ("cryo", "cold", "ice", "cool", "hypotherm", "wbc", "wb-c", "immersion", "chamber", "sauna",
+         "°", "º", "degrees", "temperature")
+
+
 def relevance_of(text: str) -> tuple[str, str | None]:
     """('whole-body-cryotherapy' | 'other-cold-treatment' | 'not-about-cold', note)."""
+    low = text.lower()
+    if not any(k in low for k in _KEYS):
+        return "not-about-cold", None
     if _WBC.search(text):
         return "whole-body-cryotherapy", None
     if _EXTREME_COLD.search(text) and _CRYO_WORD.search(text):

@@ -1,0 +1,193 @@
+"""Follow-up extraction: one test per pattern family and per exclusion (LABELING.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.classify import classify
+
+
+def weeks(abstract: str, title: str = "") -> float | None:
+    return classify(title, abstract).longest_followup_weeks
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Patients were followed up for a median of 5 years.", 260.9),
+        ("Outcomes were assessed at 3 and 6 months.", 26.1),
+        ("The 30-day mortality was 4%.", 4.3),
+        ("Patients were followed for up to 10 years.", 521.8),
+        ("Follow-up ranged 6-24 months.", 104.3),
+        ("The mean follow-up was 26 months (range 1-96 months).", 113.0),
+        ("During mean follow-up of 2.6 \u00b1 1.6 years, 20% had an event.", 135.7),
+        ("The minimum follow-up was one year.", 52.2),
+        ("Quality of life was measured at baseline and six months after surgery.", 26.1),
+        ("The 2-year survival was 80%.", 104.4),
+        ("The 1- and 3-year recurrence rates were 0% and 4.5%.", 156.5),
+        ("Echocardiography was performed at 1, 6 and 12months after discharge.", 52.1),
+        ("Five-year overall survival was 63%.", 260.9),
+        ("Death within 30 days of operation was recorded.", 4.3),
+        ("Of 734 women, 579 completed a follow-up 2 years later.", 104.4),
+        ("Women were assessed across 13 annual follow-ups.", 678.3),
+        ("Blood was drawn on postoperative days (POD) 1, 3, and 5.", 0.7),
+        ("Scores were recorded at baseline (0 min), and then at 5, 15, 30 and 60 min.", 0.0),
+        ("Patients completed an 8-week training programme.", 8.0),
+    ],
+)
+def test_time_point_patterns(sentence: str, expected: float) -> None:
+    got = weeks(sentence)
+    assert got is not None
+    assert got == pytest.approx(expected, abs=0.15)
+
+
+def test_treatment_length_added_to_follow_up_after_end_of_treatment() -> None:
+    c = classify("", "Patients were assessed after 10 sessions of WBC over 2 weeks and 3 months later.")
+    assert c.longest_followup_weeks == pytest.approx(15.0, abs=0.1)
+    assert c.long_term == "no"
+    assert c.post_treatment_assessment is True
+
+
+def test_follow_up_after_stopping_treatment_adds_treatment_years() -> None:
+    c = classify(
+        "",
+        "After 4 years of treatment the fractures had remodelled. BMD decreased within "
+        "24 months of stopping treatment.",
+    )
+    assert c.longest_followup_weeks == pytest.approx(313.0, abs=0.2)
+    assert c.long_term == "yes"
+
+
+def test_calendar_follow_up_from_recruitment_start_to_last_follow_up() -> None:
+    c = classify(
+        "",
+        "Patients treated between 2004 and 2005 were included. Last date of follow-up was "
+        "November 2010.",
+    )
+    assert c.longest_followup_weeks == pytest.approx(356.3, abs=0.5)
+
+
+def test_median_follow_up_beats_range_and_longer_outcome_period_wins() -> None:
+    c = classify(
+        "",
+        "After the median follow-up time of 35 months (range 2-120 months), 12 patients had "
+        "died. Five-year survival rates were 37% and 88%.",
+    )
+    assert c.longest_followup_weeks == pytest.approx(260.9, abs=0.1)
+    assert c.evidence == "Five-year survival rates were 37% and 88%."
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "We studied patients with a 10-year history of MS.",
+        "Patients aged 45 years were included.",
+        "The mean age was 44.07 \u00b1 11.91 years.",
+        "A 4-year-old boy presented with fever.",
+        "Patients treated between 2001 and 2010 were reviewed.",
+        "Over an 18-month period patients were reviewed.",
+        "An 18-month retrospective review was performed.",
+        "Patients presenting consecutively over a 3 year period were tested.",
+        "After a 2-week washout, patients crossed over.",
+        "Cells were incubated for 48 h.",
+        "Mice were studied at 8 weeks.",
+        "Exposure was defined as use during the first 12 weeks of pregnancy.",
+        "Fetal length was measured at 22 weeks' gestation.",
+        "Patients had moderate pain over the prior 2 weeks.",
+        "Providers had a mean of 14.1 years of experience.",
+        "The Division set the target 15 years ago.",
+        "Drug was given every 2 weeks.",
+        "Metoclopramide was given as an infusion over 15 min.",
+        "Median life-expectancy was 5 months.",
+        "In children>4 years, prevalence increased.",
+        "Symptoms had lasted at least 3 months in the past year.",
+    ],
+)
+def test_exclusions_are_not_follow_up(sentence: str) -> None:
+    assert weeks(sentence) is None
+
+
+def test_age_exclusion_does_not_swallow_follow_up() -> None:
+    c = classify("", "Patients aged 65 years or older were followed for 5 years.")
+    assert c.longest_followup_weeks == pytest.approx(260.9, abs=0.1)
+
+
+def test_whole_body_cryotherapy_before_and_after_only_is_no() -> None:
+    c = classify(
+        "Whole-body cryotherapy in multiple sclerosis",
+        "Twenty patients received whole-body cryotherapy (\u2212110 \u00b0C, 10 sessions). Fatigue "
+        "(FSS) was assessed before and after the treatment.",
+    )
+    assert c.long_term == "no"
+    assert c.longest_followup_weeks is None
+    assert c.post_treatment_assessment is False
+    assert c.evidence is not None and "before and after" in c.evidence
+    assert c.relevance == "whole-body-cryotherapy"
+
+
+def test_long_term_threshold_and_custom_threshold() -> None:
+    text = "Fatigue was assessed at 3 months."
+    assert classify("", text).long_term == "no"
+    assert classify("", text, threshold_weeks=12).long_term == "yes"
+    assert classify("", text, threshold_weeks=12).threshold_weeks == 12
+
+
+def test_no_time_point_found() -> None:
+    c = classify("", "We measured serum ferritin in 40 volunteers.")
+    assert c.evidence is None
+    assert c.reason == "no time point found"
+    assert c.long_term == "no"
+    assert c.time_points == ()
+
+
+def test_survival_without_duration_is_unclear() -> None:
+    c = classify(
+        "",
+        "Patients who underwent resection were retrospectively reviewed. Survival and "
+        "recurrence were analysed with Kaplan-Meier curves.",
+        mesh=["Humans", "Retrospective Studies", "Survival Analysis"],
+    )
+    assert c.long_term == "unclear"
+    assert c.longest_followup_weeks is None
+
+
+def test_explicit_long_term_statement_without_number_is_yes() -> None:
+    c = classify("", "Perioperative parameters and long-term follow-up were analyzed.")
+    assert c.long_term == "yes"
+    assert c.evidence == "Perioperative parameters and long-term follow-up were analyzed."
+
+
+def test_in_hospital_outcomes_only_is_no() -> None:
+    c = classify(
+        "",
+        "We studied in-hospital mortality after emergency surgery. In-hospital mortality was "
+        "18%.",
+        mesh=["Humans", "Hospital Mortality", "Survival Analysis"],
+    )
+    assert c.long_term == "no"
+
+
+def test_animal_study_times_are_lab_read_outs() -> None:
+    c = classify(
+        "",
+        "Ten dogs underwent nephrectomy. Dogs were sacrificed at 3 days to 4 weeks.",
+        mesh=["Animals", "Dogs", "Kidney"],
+    )
+    assert c.design == "lab-animal"
+    assert c.long_term == "no"
+    assert c.longest_followup_weeks is None
+
+
+def test_evidence_is_verbatim_sentence_and_splitting_keeps_abbreviations() -> None:
+    abstract = (
+        "Groups differed, e.g. in age vs. sex (p = 0.03). Smith et al. reported 2.5 times more "
+        "events. Patients were followed for 2.5 years.\nCONCLUSIONS: Fine."
+    )
+    c = classify("", abstract)
+    assert c.evidence == "Patients were followed for 2.5 years."
+    assert c.longest_followup_weeks == pytest.approx(130.5, abs=0.1)
+
+
+def test_evidence_drops_structured_section_label() -> None:
+    c = classify("", "METHODS: Patients were followed for 2 years.")
+    assert c.evidence == "Patients were followed for 2 years."

@@ -1,0 +1,122 @@
+"""Study profile: design, sample size, registry ids, outcome domains, relevance."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.classify import classify
+from monitor.classify.domains import load_vocabulary, outcome_domains, vocabulary
+from monitor.classify.profile import design_of, registry_ids, sample_size
+from monitor.classify.relevance import relevance_of
+
+
+@pytest.mark.parametrize(
+    ("text", "mesh", "pts", "design"),
+    [
+        ("Patients were randomly assigned to A or B.", [], [], "randomised-trial"),
+        ("A trial.", [], ["Randomized Controlled Trial", "Journal Article"], "randomised-trial"),
+        ("We did an open-label single-arm study.", [], ["Clinical Trial"], "non-randomised-trial"),
+        ("We pooled trials.", [], ["Systematic Review"], "systematic-review"),
+        ("A systematic review and meta-analysis of 12 trials.", [], [], "systematic-review"),
+        ("Overview of cryotherapy.", [], ["Review"], "narrative-review"),
+        ("A 45-year-old woman presented.", [], ["Case Reports"], "case-series"),
+        ("A cross-sectional study of 200 nurses.", [], [], "cross-sectional"),
+        ("A case-control study of 40 cases.", [], [], "case-control"),
+        ("A prospective cohort of 300 adults.", [], [], "cohort"),
+        ("Mice were exposed to cold.", ["Animals", "Mice"], [], "lab-animal"),
+        ("This protocol describes a trial; participants will be randomised.", [], [],
+         "protocol"),
+    ],
+)
+def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None:
+    assert design_of(text, mesh, pts) == design
+
+
+@pytest.mark.parametrize(
+    ("text", "n"),
+    [
+        ("A total of 120 patients were enrolled; 60 (50%) were women.", 120),
+        ("Prospective randomization of 206 patients into two groups (n = 106; n = 100).", 206),
+        ("Forty-two participants with MS took part.", 42),
+        ("Sixty-seven adult outpatients, including 15 minorities, were randomised.", 67),
+        ("Children (n = 45) were studied.", 45),
+        ("No counts here.", None),
+    ],
+)
+def test_sample_size(text: str, n: int | None) -> None:
+    assert sample_size(text) == n
+
+
+def test_registry_ids() -> None:
+    text = (
+        "Registered: NCT01234567; ISRCTN12345678; ACTRN12610000123456; EudraCT 2010-012345-12; "
+        "CTRI/2019/01/012345; DRKS00012345; ChiCTR2000012345. NCT01234567 again."
+    )
+    assert registry_ids(text) == (
+        "NCT01234567", "ISRCTN12345678", "ACTRN12610000123456", "EudraCT 2010-012345-12",
+        "CTRI/2019/01/012345", "DRKS00012345", "ChiCTR2000012345",
+    )
+    assert registry_ids("no ids, just NCT123") == ()
+
+
+def test_outcome_domains_from_instruments_and_words() -> None:
+    text = (
+        "Fatigue (MFIS), pain on a VAS, depression (BDI), Timed Up and Go, Ashworth scale, "
+        "SF-36, sleep quality, SDMT, EDSS, IL-6 and total antioxidant status; no adverse events."
+    )
+    assert set(outcome_domains(text)) == {
+        "fatigue", "pain", "mood", "mobility", "spasticity", "quality_of_life", "sleep",
+        "cognition", "disability", "inflammation_oxidative_stress", "adverse_events",
+    }
+    assert outcome_domains("Serum ferritin was measured.") == ()
+
+
+def test_domain_vocabulary_has_labels_and_rejects_bad_files() -> None:
+    labels = vocabulary().labels()
+    assert labels["fatigue"] == "Fatigue"
+    with pytest.raises(ValueError):
+        load_vocabulary("[domain.x]\nterms = ['a']\n")  # no label
+    with pytest.raises(ValueError):
+        load_vocabulary("title = 'nothing'\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "relevance"),
+    [
+        ("Whole-body cryotherapy in patients with MS", "whole-body-cryotherapy"),
+        ("Ten sessions in a cryochamber at \u2212110 \u00b0C", "whole-body-cryotherapy"),
+        ("Exposure to -120\u00b0C in a cold chamber for 3 min", "whole-body-cryotherapy"),
+        ("Ice packs were applied to the knee", "other-cold-treatment"),
+        ("MS patients wore a cooling vest during exercise", "other-cold-treatment"),
+        ("Cold-water immersion after running", "other-cold-treatment"),
+        ("Cryoablation of atrial fibrillation", "other-cold-treatment"),
+        ("Exercise in a cool room improved walking", "other-cold-treatment"),
+        ("WBC count rose after surgery", "not-about-cold"),
+        ("Interferon beta in relapsing MS", "not-about-cold"),
+    ],
+)
+def test_relevance(text: str, relevance: str) -> None:
+    got, note = relevance_of(text)
+    assert got == relevance
+    if relevance == "other-cold-treatment":
+        assert note
+    if relevance == "not-about-cold":
+        assert note is None
+
+
+def test_classification_profile_and_json() -> None:
+    c = classify(
+        "Whole-body cryotherapy and fatigue in multiple sclerosis: a randomised trial",
+        "Forty-two patients were randomly assigned to whole-body cryotherapy (-110 \u00b0C) or "
+        "control. Fatigue (FSS) was assessed at baseline and 6 months. Trial registration: "
+        "NCT01234567.",
+        publication_types=["Randomized Controlled Trial"],
+    )
+    j = c.to_json()
+    assert j["long_term"] == "yes" and j["longest_followup_weeks"] == 26.1
+    assert j["design"] == "randomised-trial" and j["sample_size"] == 42
+    assert j["registry_ids"] == ["NCT01234567"]
+    assert "fatigue" in j["outcome_domains"]
+    assert j["relevance"] == "whole-body-cryotherapy"
+    assert j["version"] == c.version and j["threshold_weeks"] == 26.0
+    assert j["time_points"][0]["kind"] in {"assessment", "follow-up"}
