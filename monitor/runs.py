@@ -228,8 +228,15 @@ def _classify_missing(session: Any, pmids: list[str], threshold: float,
 
 
 def after_success(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: datetime) -> int | None:
-    """Work that belongs in the same transaction as a successful run (the digest outbox row)."""
-    return None
+    """Work that belongs in the same transaction as a successful run: the digest outbox row.
+
+    Assigns the feed's not-yet-announced articles to a new digest for the run's period and
+    returns its id; None when the period already has one or nothing is new (see
+    ``monitor.digest.open_digest``).
+    """
+    from monitor.digest import open_digest
+
+    return open_digest(session, feed, feed_row, run, now)
 
 
 def _copy_counts(run_row: Run, report: RunReport) -> None:
