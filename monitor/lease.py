@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
 
 from monitor.store.db import session_scope
 from monitor.store.models import Heartbeat, Lease, WorkClaim
-from monitor.store.repo import insert_ignore
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -41,6 +43,19 @@ def aware(when: datetime | None) -> datetime | None:
 
 def _now(now: datetime | None) -> datetime:
     return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def insert_if_absent(session: Session, model: type[SQLModel], row: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING for one row; True if this statement inserted it.
+
+    Counted with RETURNING rather than the row count: with psycopg 3.3 and SQLAlchemy 2.1 a Core
+    INSERT reports rowcount -1 on PostgreSQL (checked here), which would read as "won".
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    pk = list(table.primary_key.columns)[0]
+    return session.execute(ins.values(row).on_conflict_do_nothing().returning(pk)).first() is not None
 
 
 # -- the scheduler lease ----------------------------------------------------------------------
@@ -63,8 +78,8 @@ def acquire_lease(engine: Engine, holder: str, ttl: float, *, name: str = SCHEDU
         ).rowcount  # type: ignore[attr-defined]
         if won:
             return True
-        return insert_ignore(session, Lease, [{"name": name, "holder": holder,
-                                                "acquired_at": now, "expires_at": expires}]) == 1
+        return insert_if_absent(session, Lease, {"name": name, "holder": holder,
+                                                 "acquired_at": now, "expires_at": expires})
 
 
 def renew_lease(engine: Engine, holder: str, ttl: float, *, name: str = SCHEDULER_LEASE,
@@ -123,9 +138,9 @@ def claim_work(engine: Engine, kind: str, key: str, holder: str, ttl: float, *,
     now = _now(now)
     expires = now + timedelta(seconds=ttl)
     with session_scope(engine) as session:
-        if insert_ignore(session, WorkClaim, [{"kind": kind, "key": key, "holder": holder,
-                                               "state": "claimed", "claimed_at": now,
-                                               "expires_at": expires, "finished_at": None}]):
+        if insert_if_absent(session, WorkClaim, {"kind": kind, "key": key, "holder": holder,
+                                                 "state": "claimed", "claimed_at": now,
+                                                 "expires_at": expires, "finished_at": None}):
             return True
         return bool(session.execute(
             update(WorkClaim)
@@ -176,8 +191,8 @@ def beat(engine: Engine, holder: str, role: str, *, started_at: datetime,
         if not session.execute(
             update(Heartbeat).where(Heartbeat.holder == holder).values(role=role, beat_at=now)
         ).rowcount:  # type: ignore[attr-defined]
-            insert_ignore(session, Heartbeat, [{"holder": holder, "role": role, "beat_at": now,
-                                                "started_at": started_at}])
+            insert_if_absent(session, Heartbeat, {"holder": holder, "role": role, "beat_at": now,
+                                                  "started_at": started_at})
 
 
 def forget_heartbeat(engine: Engine, holder: str) -> None:

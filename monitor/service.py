@@ -125,8 +125,8 @@ class Service:
 
     def serve_forever(self) -> int:
         """The control loop; returns the exit status once a stop was asked for."""
+        self.start()  # a bad feed file stops here, before any handler is installed
         self.install_signal_handlers()
-        self.start()
         while not self.stopping.is_set():
             self.tick()
             self._wake.wait(self.tick_seconds)

@@ -1,0 +1,433 @@
+"""`litmon serve` and `litmon health`: lease, claims, catch-up, reload, signals, two replicas.
+
+The lease and claim logic is tested with an injected clock; behaviour that is about processes
+(catch-up on start, one active of two, kill -9 take-over, SIGTERM, SIGHUP) drives real
+``python -m monitor serve`` subprocesses on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor import lease
+from monitor.config import Settings
+from monitor.service import Service, check_health, report_week
+from monitor.store.db import make_engine, session_scope
+from monitor.store.models import Digest, FeedRow, Run, WorkClaim
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+LEASE = 5.0
+
+pytestmark = pytest.mark.reliability
+
+
+# -- the lease, with an injected clock ------------------------------------------------------------
+
+def test_lease_acquire_renew_expire_takeover(engine):
+    assert lease.acquire_lease(engine, "a", LEASE, now=T0)  # no row yet: the insert wins
+    assert not lease.acquire_lease(engine, "b", LEASE, now=T0)  # held
+    assert lease.renew_lease(engine, "a", LEASE, now=T0 + timedelta(seconds=3))
+    # Renewed at +3 s: still a's at +7 s, although the first grant would have run out at +5 s.
+    assert not lease.acquire_lease(engine, "b", LEASE, now=T0 + timedelta(seconds=7))
+    state = lease.lease_state(engine)
+    assert state.holder == "a" and state.acquired_at == T0
+    assert state.expires_at == T0 + timedelta(seconds=8)
+    # a stops renewing (dies): b takes over once the lease has expired.
+    assert lease.acquire_lease(engine, "b", LEASE, now=T0 + timedelta(seconds=8.5))
+    state = lease.lease_state(engine)
+    assert state.holder == "b" and state.acquired_at == T0 + timedelta(seconds=8.5)
+    # a wakes up: its renewal fails (it must step down) and it cannot grab the lease back.
+    assert not lease.renew_lease(engine, "a", LEASE, now=T0 + timedelta(seconds=9))
+    assert not lease.acquire_lease(engine, "a", LEASE, now=T0 + timedelta(seconds=9))
+    # Re-acquiring our own lease renews it and keeps the tenure's start.
+    assert lease.acquire_lease(engine, "b", LEASE, now=T0 + timedelta(seconds=10))
+    assert lease.lease_state(engine).acquired_at == T0 + timedelta(seconds=8.5)
+
+
+def test_released_lease_is_free_at_once_and_only_the_holder_can_release(engine):
+    assert lease.acquire_lease(engine, "a", LEASE, now=T0)
+    assert not lease.release_lease(engine, "b", now=T0)
+    assert not lease.acquire_lease(engine, "b", LEASE, now=T0 + timedelta(seconds=1))
+    assert lease.release_lease(engine, "a", now=T0 + timedelta(seconds=1))
+    assert not lease.lease_state(engine).valid(T0 + timedelta(seconds=1))
+    assert lease.acquire_lease(engine, "b", LEASE, now=T0 + timedelta(seconds=1))
+
+
+# -- work claims ----------------------------------------------------------------------------------
+
+def test_work_claim_is_won_once_and_done_stays_done(engine):
+    key = "wbc-ms@2026-11-25T06:00Z"
+    assert lease.claim_work(engine, "run", key, "a", 60, now=T0)
+    assert not lease.claim_work(engine, "run", key, "b", 60, now=T0)
+    assert lease.finish_work(engine, "run", key, "a", ok=True, now=T0)
+    assert lease.claim_state(engine, "run", key) == "done"
+    # Done is final, however much later somebody asks.
+    assert not lease.claim_work(engine, "run", key, "b", 60, now=T0 + timedelta(days=3))
+    # Another period, or another kind of work, is another claim.
+    assert lease.claim_work(engine, "run", "wbc-ms@2026-11-26T06:00Z", "b", 60, now=T0)
+    assert lease.claim_work(engine, "report", key, "b", 60, now=T0)
+
+
+def test_failed_claim_may_be_retried(engine):
+    key = "wbc-ms@2026-11-25T06:00Z"
+    assert lease.claim_work(engine, "run", key, "a", 60, now=T0)
+    assert lease.finish_work(engine, "run", key, "a", ok=False, now=T0)
+    assert lease.claim_state(engine, "run", key) == "failed"
+    assert lease.claim_work(engine, "run", key, "b", 60, now=T0 + timedelta(seconds=1))
+    assert not lease.claim_work(engine, "run", key, "a", 60, now=T0 + timedelta(seconds=1))
+    # Only the holder may finish it.
+    assert not lease.finish_work(engine, "run", key, "a", ok=True)
+    assert lease.finish_work(engine, "run", key, "b", ok=True)
+
+
+def test_claim_of_a_crashed_holder_expires_unless_extended(engine):
+    key = "wbc-ms@2026-11-25T06:00Z"
+    assert lease.claim_work(engine, "run", key, "a", 60, now=T0)
+    # a is alive and keeps its claim fresh while its run takes long.
+    assert lease.extend_claims(engine, "a", 60, now=T0 + timedelta(seconds=50)) == 1
+    assert not lease.claim_work(engine, "run", key, "b", 60, now=T0 + timedelta(seconds=100))
+    # a died: after the claim expires b may do the work.
+    assert lease.claim_work(engine, "run", key, "b", 60, now=T0 + timedelta(seconds=111))
+    with session_scope(engine) as session:
+        row = session.execute(select(WorkClaim)).scalar_one()
+        assert row.holder == "b" and row.state == "claimed"
+
+
+# -- heartbeat and health -------------------------------------------------------------------------
+
+def test_health_needs_a_fresh_heartbeat(engine):
+    settings = Settings(heartbeat_seconds=2)
+    health = check_health(engine, settings, host="h1", now=T0)
+    assert not health.ok and "no heartbeat" in health.reasons[0]
+    lease.beat(engine, "h1:10", "active", started_at=T0, now=T0)
+    assert check_health(engine, settings, host="h1", now=T0 + timedelta(seconds=6)).ok
+    stale = check_health(engine, settings, host="h1", now=T0 + timedelta(seconds=6.5))
+    assert not stale.ok and "6.5 s old" in stale.reasons[0]
+    assert check_health(engine, settings, host="h1", max_age=10,
+                        now=T0 + timedelta(seconds=6.5)).ok
+    # Another host's fresh beat does not make this host's stuck service healthy...
+    lease.beat(engine, "h2:11", "standby", started_at=T0, now=T0 + timedelta(seconds=10))
+    assert not check_health(engine, settings, host="h1", now=T0 + timedelta(seconds=10)).ok
+    # ...but where no service ran on this host, any fresh one will do.
+    assert check_health(engine, settings, host="h3", now=T0 + timedelta(seconds=10)).ok
+    lease.forget_heartbeat(engine, "h1:10")
+    assert [b.holder for b in lease.heartbeats(engine)] == ["h2:11"]
+
+
+def test_health_fails_when_the_database_does_not_answer(tmp_path):
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    health = check_health(engine, Settings())
+    assert not health.ok and "database does not answer" in health.reasons[0]
+
+
+def test_report_week_is_the_week_before_a_monday_report():
+    assert report_week(datetime(2026, 11, 23, 7, 0, tzinfo=UTC)) == "2026-W47"  # a Monday
+    assert report_week(datetime(2026, 11, 27, 7, 0, tzinfo=UTC)) == "2026-W48"  # a Friday
+
+
+# -- the service in-process: catch-up decision and reloads ---------------------------------------
+
+def _write_feed(directory: Path, name: str = "wbc-ms", schedule: str = "0 6 * * *",
+                extra: str = "") -> Path:
+    path = directory / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nquery = "multiple sclerosis"\n'
+                    f'schedule = "{schedule}"\n{extra}', encoding="utf-8")
+    return path
+
+
+def _service(engine, tmp_path: Path, clock: Callable[[], datetime] = lambda: T0) -> Service:
+    settings = Settings(feeds_dir=tmp_path / "feeds", data_dir=tmp_path / "data",
+                        reports_dir=tmp_path / "reports", lease_seconds=LEASE, heartbeat_seconds=1)
+    return Service(engine, settings, lambda: None, holder="test:1", clock=clock)  # type: ignore[arg-type,return-value]
+
+
+def test_catch_up_runs_feeds_behind_their_latest_slot(engine, tmp_path):
+    (tmp_path / "feeds").mkdir()
+    _write_feed(tmp_path / "feeds", "behind")
+    _write_feed(tmp_path / "feeds", "current")
+    _write_feed(tmp_path / "feeds", "never")
+    with session_scope(engine) as session:
+        # Latest slot of "0 6 * * *" at T0 (12:00) is 06:00 the same day.
+        session.add(FeedRow(name="behind", query="q", last_success_at=T0.replace(hour=5, minute=59)))
+        session.add(FeedRow(name="current", query="q", last_success_at=T0.replace(hour=6, minute=1)))
+    service = _service(engine, tmp_path)
+    service.load_feeds(strict=True)
+    service.active = True
+    assert sorted(service.catch_up()) == ["behind", "never"]
+    queued = {service.queue.get_nowait() for _ in range(service.queue.qsize())}
+    assert {(i.kind, i.feed, i.trigger) for i in queued if i.kind == "run"} == {
+        ("run", "behind", "catch-up"), ("run", "never", "catch-up")}
+
+
+def test_reload_keeps_the_previous_definition_of_a_broken_file(engine, tmp_path, caplog):
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    path = _write_feed(feeds, "wbc-ms", schedule="0 6 * * *")
+    _write_feed(feeds, "other")
+    service = _service(engine, tmp_path)
+    service.load_feeds(strict=True)
+    before = service.feeds["wbc-ms"]
+
+    path.write_text('name = "wbc-ms"\nquery = "x"\nschedule = "not cron"\n', encoding="utf-8")
+    (feeds / "new.toml").write_text("this is = not = toml", encoding="utf-8")
+    with caplog.at_level("ERROR", logger="litmon.service"):
+        errors = service.reload_feeds()
+    assert len(errors) == 2
+    assert service.feeds["wbc-ms"] == before  # kept
+    assert set(service.feeds) == {"wbc-ms", "other"}
+    assert any("keeping its previous definition" in r.getMessage() for r in caplog.records)
+
+    _write_feed(feeds, "wbc-ms", schedule="30 5 * * *")
+    (feeds / "new.toml").unlink()
+    (feeds / "other.toml").unlink()
+    assert service.reload_feeds() == []
+    assert service.feeds["wbc-ms"].schedule == "30 5 * * *"
+    assert set(service.feeds) == {"wbc-ms"}
+
+
+def test_reload_reschedules_only_changed_feeds(engine, tmp_path):
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    _write_feed(feeds, "a", schedule="0 6 * * *")
+    _write_feed(feeds, "b", schedule="0 6 * * *")
+    service = _service(engine, tmp_path, clock=lambda: datetime.now(UTC))
+    service.load_feeds(strict=True)
+    service._start_scheduler()
+    try:
+        job_b = service.scheduler.get_job("run:b")
+        next_b = job_b.next_run_time
+        _write_feed(feeds, "a", schedule="15 7 * * *")
+        _write_feed(feeds, "c")
+        service.reload_feeds()
+        assert service.scheduler.get_job("run:a").trigger.fields[5].expressions[0].first == 7
+        assert service.scheduler.get_job("run:c") is not None
+        assert service.scheduler.get_job("run:b").next_run_time == next_b
+        (feeds / "c.toml").unlink()
+        service.reload_feeds()
+        assert service.scheduler.get_job("run:c") is None
+    finally:
+        service._stop_scheduler()
+
+
+def test_start_refuses_a_broken_feed_file(engine, tmp_path, cli, feeds_dir):
+    (feeds_dir / "bad.toml").write_text('name = "bad"\nquery = "x"\nschedule = "61 * * * *"\n')
+    result = cli("serve")
+    assert result.code == 2
+    assert "bad.toml" in result.err and "schedule" in result.err
+
+
+# -- real `litmon serve` processes ------------------------------------------------------------------
+
+class ServeProcess:
+    """One ``python -m monitor serve`` with JSON logs in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in wait/kill
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "serve"], cwd=REPO, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.holder = f"{socket.gethostname()}:{self.proc.pid}"
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": line})
+        return out
+
+    def saw(self, event: str, **fields: Any) -> bool:
+        return any(e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
+                   for e in self.events())
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
+               proc: ServeProcess | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.proc.poll() is not None:
+            pytest.fail(f"serve exited ({proc.proc.returncode}) while waiting for {what}:\n{proc.log_text()}")
+        time.sleep(0.1)
+    detail = f"\n{proc.log_text()}" if proc is not None else ""
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}{detail}")
+
+
+@pytest.fixture
+def serve_env(litmon_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITMON_")}
+    return {
+        **env, **litmon_env,
+        "PYTHONUNBUFFERED": "1",
+        "LITMON_LEASE_SECONDS": str(int(LEASE)),
+        "LITMON_HEARTBEAT_SECONDS": "1",
+        "LITMON_SHUTDOWN_GRACE_SECONDS": "10",
+        "LITMON_LOG_FORMAT": "json",
+        # A short search window keeps each run to a few dozen records.
+        "LITMON_LOOKBACK_START": "2025-06-01",
+    }
+
+
+@pytest.fixture
+def serve(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
+    procs: list[ServeProcess] = []
+
+    def start(**overrides: str) -> ServeProcess:
+        proc = ServeProcess({**serve_env, **overrides}, tmp_path / f"serve-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()
+
+
+def _runs(engine) -> list[Run]:
+    with session_scope(engine) as session:
+        return list(session.execute(select(Run).order_by(Run.id)).scalars())
+
+
+def _digest_counts(engine) -> list[int]:
+    with session_scope(engine) as session:
+        return list(session.execute(
+            select(func.count()).select_from(Digest).group_by(Digest.feed_id, Digest.period)).scalars())
+
+
+def _succeeded(engine) -> list[Run]:
+    return [r for r in _runs(engine) if r.status == "succeeded"]
+
+
+def test_serve_catches_up_a_missed_slot_once(serve, engine, feeds_dir):
+    # The default schedule (06:00 UTC daily) has its latest slot in the past and the feed never
+    # ran: serve runs it at start. A second start in the same period must not run it again.
+    first = serve()
+    runs = wait_until(lambda: _succeeded(engine), 60, "the catch-up run", first)
+    assert runs[0].trigger == "catch-up"
+    period = runs[0].period
+    first.signal(signal.SIGTERM)
+    assert first.wait(20) == 0
+
+    second = serve()
+    wait_until(lambda: second.saw("lease acquired: this scheduler is active"), 30, "the lease", second)
+    time.sleep(2)  # time for a (wrong) second catch-up run to start
+    second.signal(signal.SIGTERM)
+    assert second.wait(20) == 0
+    assert [(r.period, r.status) for r in _runs(engine)] == [(period, "succeeded")]
+    assert lease.claim_state(engine, "run", f"wbc-ms@{period}") == "done"
+    assert not any(e.get("event") == "catching up a missed slot" for e in second.events())
+
+
+def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(serve, engine):
+    a, b = serve(), serve()
+    wait_until(lambda: _succeeded(engine), 60, "a run by one of the two", a)
+    wait_until(lambda: {h.holder for h in lease.heartbeats(engine)} >= {a.holder, b.holder}, 30,
+               "heartbeats of both")
+    time.sleep(2)  # time for a (wrong) second run or digest to appear
+    roles = {h.holder: h.role for h in lease.heartbeats(engine)}
+    assert sorted(roles[p.holder] for p in (a, b)) == ["active", "standby"]
+    active, standby = (a, b) if roles[a.holder] == "active" else (b, a)
+    assert lease.lease_state(engine).holder == active.holder
+    assert len(_runs(engine)) == 1
+    assert _digest_counts(engine) == [1]
+
+    active.proc.send_signal(signal.SIGKILL)
+    active.wait(10)
+    killed_at = time.monotonic()
+    wait_until(lambda: lease.lease_state(engine).holder == standby.holder, LEASE + 10,
+               "the standby to take the lease", standby)
+    took = time.monotonic() - killed_at
+    # Bounded: the lease's length plus a control-loop tick or two.
+    assert took <= LEASE + 3, f"take-over took {took:.1f} s"
+    wait_until(lambda: standby.saw("lease acquired: this scheduler is active"), 5, "active", standby)
+    time.sleep(1.5)
+    assert len(_runs(engine)) == 1, "the new active scheduler ran the same period again"
+    assert _digest_counts(engine) == [1]
+    standby.signal(signal.SIGTERM)
+    assert standby.wait(20) == 0
+
+
+def test_sigterm_mid_run_finishes_the_batch_releases_the_lease_and_exits_0(
+        serve, engine, eutils_server):
+    eutils_server.inject("efetch", "slow", times=50, seconds=1.5)
+    proc = serve(LITMON_FETCH_BATCH_SIZE="5", LITMON_SHUTDOWN_GRACE_SECONDS="8")
+    wait_until(lambda: proc.saw("run started"), 60, "the run to start", proc)
+    wait_until(lambda: len(eutils_server.requests("efetch")) >= 1, 30, "a fetch", proc)
+    stopped_at = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(15) == 0, proc.log_text()
+    took = time.monotonic() - stopped_at
+    assert took < 8 + 2, f"exit took {took:.1f} s"
+    assert proc.saw("lease released")
+    state = lease.lease_state(engine)
+    assert state.holder == proc.holder and not state.valid()
+    [run] = _runs(engine)
+    assert run.status == "failed" and "ShuttingDown" in (run.error or "")
+    assert 0 < run.fetched < run.found  # stopped between batches, the stored ones kept
+    assert lease.claim_state(engine, "run", f"wbc-ms@{run.period}") == "failed"
+    with session_scope(engine) as session:
+        assert session.execute(select(FeedRow.watermark)).scalar_one() is None
+
+
+def test_sighup_reload_keeps_a_broken_feed_and_health_follows_the_service(
+        serve, engine, feeds_dir, serve_env):
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", "health"], cwd=REPO, env=serve_env,
+                              capture_output=True, text=True, timeout=60)
+
+    before = health()
+    assert before.returncode == 1 and "no heartbeat" in before.stdout
+
+    proc = serve()
+    wait_until(lambda: _succeeded(engine), 60, "the catch-up run", proc)
+    ok = health()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "healthy" in ok.stdout
+
+    path = feeds_dir / "wbc-ms.toml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace('schedule = "0 6 * * *"', 'schedule = "0 25 * * *"'), encoding="utf-8")
+    proc.signal(signal.SIGHUP)
+    wait_until(lambda: proc.saw("feed file is broken; keeping its previous definition", feed="wbc-ms"),
+               10, "the broken file to be reported", proc)
+    assert proc.proc.poll() is None
+    assert health().returncode == 0
+
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    after = health()
+    assert after.returncode == 1, after.stdout
