@@ -17,6 +17,7 @@ from monitor.feeds import FeedError
 COMMAND_MODULES = (
     "monitor.commands.core",
     "monitor.commands.report",
+    "monitor.commands.digest",
     "monitor.commands.service",
 )
 

@@ -118,15 +118,10 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _send_pending(ctx: Context, feed_names: list[str]) -> int:
-    """Deliver pending digests of these feeds; returns how many failed. No-op without a mailer."""
-    try:
-        from monitor import mail
-    except ImportError:
-        return 0
-    deliver = getattr(mail, "deliver_pending_for_cli", None)
-    if deliver is None:
-        return 0
-    return int(deliver(ctx, feed_names) or 0)
+    """Deliver pending digests of these feeds (one line each); returns how many failed."""
+    from monitor.commands.digest import send_pending
+
+    return send_pending(ctx, feed_names)
 
 
 # -- feeds ------------------------------------------------------------------------------------
