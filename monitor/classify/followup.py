@@ -328,6 +328,10 @@ class Sentence:
     start: int
     is_title: bool
 
+    @property
+    def low(self) -> str:
+        return self.text.lower()
+
 
 def sentences_of(title: str, abstract: str) -> list[Sentence]:
     out: list[Sentence] = []
