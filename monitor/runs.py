@@ -50,6 +50,7 @@ class RunReport:
     updated: int = 0
     linked: int = 0
     deleted: int = 0
+    requests: int = 0  # HTTP requests to E-utilities, retries included
     missing: list[str] = field(default_factory=list)  # PMIDs the search gave but EFetch did not
     error: str | None = None
     digest_id: int | None = None
@@ -65,7 +66,7 @@ class RunReport:
             return f"{self.feed}: run {self.run_id} FAILED ({window}): {self.error}"
         text = (f"{self.feed}: run {self.run_id} ok ({window}): {self.found} found, "
                 f"{self.fetched} fetched, {self.new} new, {self.updated} updated, "
-                f"{self.linked} added to the feed")
+                f"{self.linked} added to the feed; E-utilities requests: {self.requests}")
         if self.deleted:
             text += f", {self.deleted} deleted by PubMed"
         if self.missing:
@@ -119,10 +120,12 @@ def run_feed(
     assert run_id is not None and feed_id is not None
     report = RunReport(feed=feed.name, run_id=run_id, status="running", window_start=start,
                        window_end=end, period=period)
+    requests_before = getattr(source, "requests_sent", 0)
     log.info("run started", extra={"feed": feed.name, "run_id": run_id,
                                    "window": f"{start}..{end}", "trigger": trigger})
     try:
         _fetch_and_store(engine, settings, feed, feed_id, run_id, source, report, classify, progress)
+        report.requests = getattr(source, "requests_sent", 0) - requests_before
         with session_scope(engine) as session:
             _finish_success(session, feed, feed_id, run_id, report, classify, now)
         report.status = "succeeded"
@@ -130,6 +133,7 @@ def run_feed(
                                          "new": report.new, "updated": report.updated,
                                          "linked": report.linked})
     except Exception as exc:  # noqa: BLE001 - every failure must end as a recorded failed run
+        report.requests = getattr(source, "requests_sent", 0) - requests_before
         report.status = "failed"
         report.error = f"{type(exc).__name__}: {exc}"
         log.error("run failed", extra={"feed": feed.name, "run_id": run_id, "error": report.error})
@@ -242,3 +246,4 @@ def after_success(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: da
 def _copy_counts(run_row: Run, report: RunReport) -> None:
     run_row.found, run_row.fetched, run_row.new = report.found, report.fetched, report.new
     run_row.updated, run_row.linked, run_row.deleted = report.updated, report.linked, report.deleted
+    run_row.requests = report.requests

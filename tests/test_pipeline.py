@@ -81,6 +81,7 @@ def test_second_run_fetches_nothing_and_new_records_are_fetched_alone(cli, eutil
     assert eutils_server.requests("efetch") == []
     assert count(db, ArticleRow) == before
     assert "0 new" in again.out
+    assert "E-utilities requests: 1" in again.out  # one ESearch, no EFetch
 
     # Two records appear in PubMed today (copies of real ones under new PMIDs).
     today = date.today()
@@ -92,6 +93,7 @@ def test_second_run_fetches_nothing_and_new_records_are_fetched_alone(cli, eutil
     assert sorted(efetch_ids(eutils_server)) == sorted(new_ids)
     assert count(db, ArticleRow) == before + 2
     assert "2 new" in third.out
+    assert "E-utilities requests: 2" in third.out  # one ESearch + ⌈2 / 200⌉ EFetch
     # The incremental run searched from the watermark minus the 3-day overlap.
     search = eutils_server.requests("esearch")[0].params
     assert search["mindate"] == (today - timedelta(days=3)).strftime("%Y/%m/%d")

@@ -271,6 +271,8 @@ class EutilsClient:
         self._clock = clock
         self.on_progress = on_progress
         self.search_cap = min(search_cap, ESEARCH_CAP)
+        #: every HTTP request sent, retries included (runs record it)
+        self.requests_sent = 0
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -535,6 +537,7 @@ class EutilsClient:
         last: _Retryable | None = None
         for attempt in range(1, self.max_attempts + 1):
             _PACER.wait(1.0 / self.rate + _PACING_MARGIN)
+            self.requests_sent += 1
             self._progress("request", {"endpoint": endpoint, "attempt": attempt})
             try:
                 resp = self._send(method, url, full)
