@@ -51,6 +51,7 @@ def test_first_run_stores_every_offered_record_once_and_judges_it(cli, eutils_se
     result = cli("run", "--no-send")
     assert result.code == 0, result.err
     assert f"{len(offered)} found" in result.out and f"{len(offered)} new" in result.out
+    assert f"{len(offered)} added to the feed" in result.out
 
     with session_scope(db) as s:
         stored = set(s.execute(select(ArticleRow.pmid)).scalars())

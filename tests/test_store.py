@@ -95,3 +95,19 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
     eng.dispose()
+
+
+def test_insert_ignore_counts_only_rows_really_inserted(engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.store.models import Lease
+
+    now = datetime.now(UTC)
+
+    def lease(name: str) -> dict[str, object]:
+        return {"name": name, "holder": "h", "acquired_at": now, "expires_at": now}
+
+    with session_scope(engine) as s:
+        assert repo.insert_ignore(s, Lease, [lease("a")]) == 1
+        assert repo.insert_ignore(s, Lease, [lease("a"), lease("b"), lease("c")]) == 2
+        assert repo.insert_ignore(s, Lease, [lease("c")]) == 0

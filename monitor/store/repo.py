@@ -40,10 +40,12 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, 
     dialect = session.get_bind().dialect.name
     table = model.__table__  # type: ignore[attr-defined]
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    key = list(table.primary_key.columns)
     total = 0
     for part in chunks(rows, max(1, CHUNK // max(1, len(rows[0])))):
-        result = session.execute(ins.values(list(part)).on_conflict_do_nothing())
-        total += result.rowcount or 0  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: psycopg reports -1 for a multi-row INSERT ... ON CONFLICT.
+        stmt = ins.values(list(part)).on_conflict_do_nothing().returning(*key)
+        total += len(session.execute(stmt).all())
     return total
 
 
