@@ -232,8 +232,24 @@ _STOP = frozenset(
 
 
 def tex_escape(text: str | None) -> str:
-    """Text as a BibTeX value: TeX's special characters escaped, braces always balanced."""
-    return _TEX_RE.sub(lambda m: _TEX[m.group(0)], one_line(text))
+    """Text as a BibTeX value: TeX's special characters escaped, braces always balanced.
+
+    BibTeX counts ``\\{`` and ``\\}`` when it matches braces, so an unmatched brace in a title
+    would swallow the rest of the entry; those become ``\\textbraceleft{}`` and the like.
+    """
+    text = one_line(text)
+    table = _TEX if _braces_match(text) else {
+        **_TEX, "{": r"\textbraceleft{}", "}": r"\textbraceright{}"}
+    return _TEX_RE.sub(lambda m: table[m.group(0)], text)
+
+
+def _braces_match(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _ascii_word(text: str) -> str:
