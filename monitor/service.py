@@ -26,6 +26,7 @@ import queue
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -87,7 +88,9 @@ class Service:
         self.engine = engine
         self.settings = settings
         self.source_factory = source_factory
-        self.holder = holder or holder_id()
+        # host:pid plus a random tag: a restarted container is host:1 again, and must not take
+        # the claims of the process that died before it for its own.
+        self.holder = holder or f"{holder_id()}:{uuid.uuid4().hex[:6]}"
         self.clock = clock
         self.started_at = clock()
         self.feeds: dict[str, Feed] = {}
@@ -194,7 +197,6 @@ class Service:
             if self.active:
                 if lease.renew_lease(self.engine, self.holder, self.settings.lease_seconds, now=now):
                     self._lease_valid_until = now + timedelta(seconds=self.settings.lease_seconds)
-                    lease.extend_claims(self.engine, self.holder, self.settings.lease_seconds, now=now)
                 else:
                     log.warning("lease lost to another scheduler; stepping down to standby",
                                 extra={"holder": self.holder})
@@ -203,6 +205,10 @@ class Service:
                     self.engine, self.holder, self.settings.lease_seconds, now=now):
                 self._lease_valid_until = now + timedelta(seconds=self.settings.lease_seconds)
                 self.become_active()
+            if self.busy_with is not None:
+                # Keep the claim of the work in hand alive, even after stepping down: the work
+                # finishes, and nobody else may start the same unit meanwhile.
+                lease.extend_claims(self.engine, self.holder, self.settings.lease_seconds, now=now)
             lease.beat(self.engine, self.holder, "active" if self.active else "standby",
                        started_at=self.started_at, now=now)
             if time.monotonic() - self._last_prune > 3600:
@@ -428,15 +434,24 @@ class Service:
         finally:
             lease.finish_work(self.engine, "report", key, self.holder, ok=ok)
 
-    def do_digests(self, feed_names: list[str] | None = None) -> Any:
-        """Deliver pending digests through the digest module (it claims each one itself)."""
+    def do_digests(self, feed_names: list[str] | None = None) -> int:
+        """Deliver due digests through monitor.digest, which claims each one itself; one digest
+        is one unit of work, so a stop is honoured between two of them. Returns how many."""
+        feeds = [self.feeds[n] for n in (feed_names or self.feeds) if n in self.feeds]
+        deliver_one = _optional("monitor.digest", "deliver_one")
+        if deliver_one is not None:
+            count = 0
+            while not self.stopping.is_set() and count < 1000:
+                if deliver_one(self.engine, self.settings, feeds, now=self.clock()) is None:
+                    break
+                count += 1
+            return count
         deliver = _digest_deliverer()
         if deliver is None:
-            return None
-        return _call_flexibly(deliver, engine=self.engine, settings=self.settings,
-                              feeds=[self.feeds[n] for n in (feed_names or self.feeds) if n in self.feeds],
-                              feed_names=feed_names, holder=self.holder, now=self.clock(),
-                              should_stop=self.stopping.is_set)
+            return 0
+        result = _call_flexibly(deliver, engine=self.engine, settings=self.settings, feeds=feeds,
+                                feed_names=feed_names, holder=self.holder, now=self.clock())
+        return len(result) if isinstance(result, list) else int(bool(result))
 
     # -- feed files -------------------------------------------------------------------------
 

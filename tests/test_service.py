@@ -223,6 +223,36 @@ def test_reload_reschedules_only_changed_feeds(engine, tmp_path):
         service._stop_scheduler()
 
 
+def test_active_service_steps_down_when_its_lease_is_taken(engine, tmp_path):
+    (tmp_path / "feeds").mkdir()
+    _write_feed(tmp_path / "feeds", "wbc-ms")
+    now = [T0]
+    service = _service(engine, tmp_path, clock=lambda: now[0])
+    service.load_feeds(strict=True)
+    with session_scope(engine) as session:  # nothing to catch up
+        session.add(FeedRow(name="wbc-ms", query="q", last_success_at=T0))
+    service.tick()
+    try:
+        assert service.active and service.scheduler is not None
+        assert lease.lease_state(engine).holder == service.holder
+        # The process stalls past its lease; another one takes over.
+        now[0] = T0 + timedelta(seconds=LEASE + 1)
+        assert lease.acquire_lease(engine, "other", LEASE, now=now[0])
+        service.tick()
+        assert not service.active and service.scheduler is None
+        assert {b.holder: b.role for b in lease.heartbeats(engine)}[service.holder] == "standby"
+    finally:
+        service._stop_scheduler()
+
+
+def test_each_start_has_its_own_holder(engine, tmp_path):
+    # A restarted container is host:1 again; its new process must not inherit the dead one's claims.
+    settings = Settings(feeds_dir=tmp_path)
+    a = Service(engine, settings, lambda: None)  # type: ignore[arg-type,return-value]
+    b = Service(engine, settings, lambda: None)  # type: ignore[arg-type,return-value]
+    assert a.holder != b.holder and a.holder.rsplit(":", 1)[0] == b.holder.rsplit(":", 1)[0]
+
+
 def test_start_refuses_a_broken_feed_file(engine, tmp_path, cli, feeds_dir):
     (feeds_dir / "bad.toml").write_text('name = "bad"\nquery = "x"\nschedule = "61 * * * *"\n')
     result = cli("serve")
@@ -235,12 +265,23 @@ def test_start_refuses_a_broken_feed_file(engine, tmp_path, cli, feeds_dir):
 class ServeProcess:
     """One ``python -m monitor serve`` with JSON logs in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
+    def __init__(self, env: dict[str, str], log_path: Path, engine: Any) -> None:
+        self.log_path, self.engine = log_path, engine
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in wait/kill
         self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "serve"], cwd=REPO, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
-        self.holder = f"{socket.gethostname()}:{self.proc.pid}"
+        self.prefix = f"{socket.gethostname()}:{self.proc.pid}:"
+
+    def owns(self, holder: str | None) -> bool:
+        return bool(holder) and holder.startswith(self.prefix)
+
+    @property
+    def holder(self) -> str:
+        """The service's holder id (host:pid:tag) from its heartbeat row."""
+        for beat in lease.heartbeats(self.engine):
+            if self.owns(beat.holder):
+                return beat.holder
+        raise AssertionError(f"no heartbeat of {self.prefix}")
 
     def events(self) -> list[dict[str, Any]]:
         out = []
@@ -304,11 +345,11 @@ def serve_env(litmon_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def serve(serve_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
+def serve(serve_env: dict[str, str], tmp_path: Path, engine) -> Iterator[Callable[..., ServeProcess]]:
     procs: list[ServeProcess] = []
 
     def start(**overrides: str) -> ServeProcess:
-        proc = ServeProcess({**serve_env, **overrides}, tmp_path / f"serve-{len(procs)}.log")
+        proc = ServeProcess({**serve_env, **overrides}, tmp_path / f"serve-{len(procs)}.log", engine)
         procs.append(proc)
         return proc
 
@@ -355,8 +396,8 @@ def test_serve_catches_up_a_missed_slot_once(serve, engine, feeds_dir):
 def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(serve, engine):
     a, b = serve(), serve()
     wait_until(lambda: _succeeded(engine), 60, "a run by one of the two", a)
-    wait_until(lambda: {h.holder for h in lease.heartbeats(engine)} >= {a.holder, b.holder}, 30,
-               "heartbeats of both")
+    wait_until(lambda: all(any(p.owns(h.holder) for h in lease.heartbeats(engine)) for p in (a, b)),
+               30, "heartbeats of both")
     time.sleep(2)  # time for a (wrong) second run or digest to appear
     roles = {h.holder: h.role for h in lease.heartbeats(engine)}
     assert sorted(roles[p.holder] for p in (a, b)) == ["active", "standby"]
@@ -394,7 +435,7 @@ def test_sigterm_mid_run_finishes_the_batch_releases_the_lease_and_exits_0(
     assert took < 8 + 2, f"exit took {took:.1f} s"
     assert proc.saw("lease released")
     state = lease.lease_state(engine)
-    assert state.holder == proc.holder and not state.valid()
+    assert proc.owns(state.holder) and not state.valid()
     [run] = _runs(engine)
     assert run.status == "failed" and "ShuttingDown" in (run.error or "")
     assert 0 < run.fetched < run.found  # stopped between batches, the stored ones kept
