@@ -393,8 +393,11 @@ def test_serve_catches_up_a_missed_slot_once(serve, engine, feeds_dir):
     assert not any(e.get("event") == "catching up a missed slot" for e in second.events())
 
 
-def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(serve, engine):
-    a, b = serve(), serve()
+def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(
+        serve, engine, feeds_dir, smtp_server):
+    path = feeds_dir / "wbc-ms.toml"
+    path.write_text(path.read_text().replace("recipients = []", 'recipients = ["reader@example.org"]'))
+    a, b = serve(**smtp_server.env()), serve(**smtp_server.env())
     wait_until(lambda: _succeeded(engine), 60, "a run by one of the two", a)
     wait_until(lambda: all(any(p.owns(h.holder) for h in lease.heartbeats(engine)) for p in (a, b)),
                30, "heartbeats of both")
@@ -405,6 +408,8 @@ def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(serve, 
     assert lease.lease_state(engine).holder == active.holder
     assert len(_runs(engine)) == 1
     assert _digest_counts(engine) == [1]
+    wait_until(lambda: smtp_server.messages, 20, "the digest email", active)
+    assert len(smtp_server.messages) == 1
 
     active.proc.send_signal(signal.SIGKILL)
     active.wait(10)
@@ -418,6 +423,7 @@ def test_two_services_one_active_and_the_standby_takes_over_after_kill_9(serve, 
     time.sleep(1.5)
     assert len(_runs(engine)) == 1, "the new active scheduler ran the same period again"
     assert _digest_counts(engine) == [1]
+    assert len(smtp_server.messages) == 1, "the digest was sent twice"
     standby.signal(signal.SIGTERM)
     assert standby.wait(20) == 0
 
