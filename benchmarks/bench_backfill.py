@@ -1,0 +1,106 @@
+"""Backfill benchmark: `litmon run` against the stand-in E-utilities server.
+
+    .venv/bin/python benchmarks/bench_backfill.py                     # 20,000 records at 3 req/s
+    .venv/bin/python benchmarks/bench_backfill.py --records 100000 --no-rate-limit   # memory
+
+The stand-in serves the real recorded records of tests/data/pubmed, replicated under new PMIDs
+with entry dates spread over 2000-2026 (so ESearch must split windows below its 9,999 cap). With
+a rate limit the stand-in answers 429 to a 4th request within any second, as NCBI does.
+`litmon run` runs as a child process: its peak RSS is the child's, not this script's.
+
+Prints: records, requests by kind, 429s received, wall time, the rate-limit floor
+(requests ÷ allowed rate) and the ratio, peak RSS, records/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.standin.eutils import PUBMED_DIR, EutilsStandin  # noqa: E402
+
+
+def build_server(records: int, rate_limit: int | None) -> EutilsStandin:
+    """A stand-in holding ``records`` copies of the real records under new PMIDs."""
+    source = EutilsStandin(data=PUBMED_DIR)
+    originals = sorted(source.records)
+    server = EutilsStandin(data=None)
+    first, span = date(2000, 1, 1), (date(2026, 6, 30) - date(2000, 1, 1)).days
+    for i in range(records):
+        new_pmid = str(50_000_000 + i)
+        source.clone(originals[i % len(originals)], new_pmid,
+                     entry_date=first + timedelta(days=(i * 7919) % span))
+        server.records[new_pmid] = source.records.pop(new_pmid)
+    server.rate_limit = rate_limit
+    return server
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=500, help="LITMON_FETCH_BATCH_SIZE (default 500)")
+    ap.add_argument("--rate", type=int, default=3, help="requests/s the stand-in allows (default 3)")
+    ap.add_argument("--no-rate-limit", action="store_true", help="stand-in and client unthrottled")
+    ap.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    server = build_server(args.records, None if args.no_rate_limit else args.rate)
+    server.start()
+    print(f"stand-in ready with {len(server.records):,} records in {time.perf_counter() - t0:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "LITMON_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
+            "LITMON_DATA_DIR": tmp,
+            "LITMON_EUTILS_URL": server.url,
+            "LITMON_FEEDS_DIR": str(REPO / "feeds"),
+            "LITMON_OUTBOX_DIR": f"{tmp}/outbox",
+            "LITMON_REPORTS_DIR": f"{tmp}/reports",
+            "LITMON_FETCH_BATCH_SIZE": str(args.batch),
+            "LITMON_NCBI_EMAIL": "bench@example.org",
+            "LITMON_LOOKBACK_START": "1999-01-01",
+            "PYTHONPATH": str(REPO),
+        }
+        cmd = [sys.executable, "-m", "monitor", "run", "--no-send"]
+        if args.no_rate_limit:
+            # The CLI always paces like NCBI wants; for the memory run, lift pacing in-process.
+            cmd = [sys.executable, "-c",
+                   "import monitor.pubmed.client as c, sys; c._PACER.wait = lambda *a, **k: 0.0; "
+                   "from monitor.cli import main; sys.exit(main(['run', '--no-send']))"]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    server.stop()
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr, sep="\n")
+        print("litmon run failed", file=sys.stderr)
+        return 1
+    kinds = Counter(e.endpoint for e in server.requests())
+    total = sum(kinds.values())
+    print(proc.stdout.strip())
+    print()
+    print(f"| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | peak RSS MB | records/s |")
+    print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    floor = total / args.rate if not args.no_rate_limit else float("nan")
+    ratio = wall / floor if not args.no_rate_limit else float("nan")
+    print(f"| {args.records:,} | {kinds.get('esearch', 0)} | {kinds.get('efetch', 0)} | "
+          f"{server.rate_limited} | {wall:.1f} | {floor:.1f} | {ratio:.2f} | {peak_kb / 1024:.0f} | "
+          f"{args.records / wall:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
