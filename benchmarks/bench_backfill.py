@@ -92,8 +92,8 @@ def main() -> int:
     total = sum(kinds.values())
     print(proc.stdout.strip())
     print()
-    print(f"| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | peak RSS MB | records/s |")
-    print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | peak RSS MB | records/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor = total / args.rate if not args.no_rate_limit else float("nan")
     ratio = wall / floor if not args.no_rate_limit else float("nan")
     print(f"| {args.records:,} | {kinds.get('esearch', 0)} | {kinds.get('efetch', 0)} | "
