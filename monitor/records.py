@@ -17,7 +17,7 @@ from typing import Any
 
 INLINE_TAGS = ("i", "b", "sup", "sub", "u")
 
-_TAG = re.compile(r"</?(?:%s)>" % "|".join(INLINE_TAGS))
+_TAG = re.compile(r"</?(?:{})>".format("|".join(INLINE_TAGS)))
 
 
 def plain(markup: str) -> str:

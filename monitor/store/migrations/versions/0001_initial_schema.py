@@ -1,12 +1,11 @@
 """Initial schema: feeds, runs, articles, classifications, the digest outbox, leases.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 21:40:20.632772
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
