@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, MetaData, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names: Alembic's batch mode on SQLite needs them to alter tables.
@@ -80,6 +80,12 @@ class ArticleRow(SQLModel, table=True):
     retracted: bool = False
     has_notice: bool = False  # erratum, expression of concern, retraction...
     deleted: bool = False  # PubMed listed the PMID in DeleteCitation
+    # Where the record came from: pubmed | preprint (Europe PMC, key PPR...) | trial
+    # (ClinicalTrials.gov, key NCT...) | import (a hand-made RIS entry without a PMID).
+    source: str = Field(default="pubmed", max_length=16,
+                        sa_column_kwargs={"server_default": text("'pubmed'")})
+    checked_at: datetime | None = None  # last re-check against PubMed (corrections, retractions)
+    flagged_at: datetime | None = None  # when a re-check found a new retraction/notice/deletion
     record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # Article.to_json()
     record_hash: str = Field(max_length=64)  # sha256 of the canonical record JSON
     created_at: datetime = Field(default_factory=utcnow)
@@ -117,6 +123,10 @@ class FeedArticle(SQLModel, table=True):
     first_run_id: int | None = Field(default=None, foreign_key="run.id")
     # The digest that announced this article to the feed's readers; NULL until one does.
     digest_id: int | None = Field(default=None, foreign_key="digest.id")
+    # A re-check found a new retraction/notice after the article was linked: the next digest
+    # lists it again, flagged (flag_pending), and records itself in flag_digest_id.
+    flag_pending: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    flag_digest_id: int | None = Field(default=None, foreign_key="digest.id")
 
 
 class Digest(SQLModel, table=True):
@@ -198,3 +208,51 @@ class ReportRow(SQLModel, table=True):
     path: str
     item_count: int = 0
     written_at: datetime = Field(default_factory=utcnow)
+
+
+class TrialRow(SQLModel, table=True):
+    """A ClinicalTrials.gov registration as last seen (API v2). Its article row (key = NCT id,
+    source "trial") is what feeds, digests and reports show; this keeps the registry facts."""
+
+    __tablename__ = "trial"
+
+    nct_id: str = Field(primary_key=True, max_length=20)
+    title: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str | None = None  # overallStatus: RECRUITING, COMPLETED, ...
+    start_date: str | None = None  # as registered: "2024-03" or "2024-03-15"
+    primary_completion_date: str | None = None
+    completion_date: str | None = None
+    first_posted: str | None = None
+    last_update_posted: str | None = Field(default=None, index=True)
+    enrollment: int | None = None
+    enrollment_type: str | None = None  # ESTIMATED | ACTUAL
+    has_results: bool = False
+    # [{"kind": "primary"|"secondary"|"other", "measure", "time_frame", "description"}]
+    outcomes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reference_pmids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the study JSON
+    record_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StudyLink(SQLModel, table=True):
+    """Records that are one study share a study_id (the id of the group's first record)."""
+
+    __tablename__ = "study_link"
+
+    record_id: str = Field(foreign_key="article.pmid", primary_key=True, max_length=20)
+    study_id: str = Field(index=True, max_length=20)
+    linked_by: str | None = None  # doi | pmid | pmcid | registry | preprint | title
+    linked_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedSource(SQLModel, table=True):
+    """Per feed and outside source (trials, preprints): how far a successful run has looked."""
+
+    __tablename__ = "feed_source"
+
+    feed_id: int = Field(foreign_key="feed.id", primary_key=True)
+    source: str = Field(primary_key=True, max_length=16)  # trials | preprints
+    watermark: date | None = None
+    last_success_at: datetime | None = None
