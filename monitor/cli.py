@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "monitor.commands.report",
     "monitor.commands.digest",
     "monitor.commands.service",
+    "monitor.commands.sources",
 )
 
 DESCRIPTION = """\

@@ -19,6 +19,7 @@ The Message-ID is fixed at the first claim (before the first send) and never cha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import uuid
@@ -84,6 +85,8 @@ class DigestContent:
     feed: Feed
     period: str  # ISO UTC slot, or "next" for a preview of what is not announced yet
     studies: tuple[StudyView, ...]
+    # Studies announced before that a re-check found retracted, noticed or deleted.
+    flagged: tuple[StudyView, ...] = ()
 
     @property
     def total(self) -> int:
@@ -101,10 +104,27 @@ class DigestContent:
     def long_term_count(self) -> int:
         return sum(1 for s in self.studies if s.is_long_term)
 
+    @property
+    def new_count(self) -> int:
+        return sum(1 for s in self.studies if not s.is_update)
 
-def content_for(session: Any, feed: Feed, period: str, pmids: Sequence[str]) -> DigestContent:
-    studies = load_studies(session, list(pmids), feed.long_term_threshold_weeks)
-    return DigestContent(feed=feed, period=period, studies=tuple(order_for_reading(studies)))
+    @property
+    def update_count(self) -> int:
+        return sum(1 for s in self.studies if s.is_update)
+
+
+def content_for(session: Any, feed: Feed, period: str, pmids: Sequence[str], *,
+                flagged: Sequence[str] = (), digest_id: int | None = None) -> DigestContent:
+    """The digest's studies: records of one study grouped into one item (monitor.studies)."""
+    from monitor.studies import group_for_digest
+
+    row = repo.feed_by_name(session, feed.name)
+    feed_id = row.id if row is not None else None
+    studies = group_for_digest(session, feed_id, list(pmids), feed.long_term_threshold_weeks, digest_id)
+    flagged_views = [dataclasses.replace(v, newly_flagged=True)
+                     for v in load_studies(session, list(flagged), feed.long_term_threshold_weeks)]
+    return DigestContent(feed=feed, period=period, studies=tuple(order_for_reading(studies)),
+                         flagged=tuple(flagged_views))
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,8 @@ def make_message(settings: Settings, content: DigestContent, *, message_id: str,
         "total": content.total,
         "long_term_count": content.long_term_count,
         "studies": [(s, _relevance_text(s)) for s in content.shown],
+        "flagged": list(content.flagged),
+        "update_count": content.update_count,
         "hidden_count": content.hidden_count,
         "report_link": _report_link(settings, feed),
         "threshold_weeks": feed.long_term_threshold_weeks,
@@ -207,6 +229,19 @@ def _digest_pmids(session: Any, digest_id: int) -> list[str]:
     ).scalars())
 
 
+def _flag_pending(session: Any, feed_id: int) -> list[str]:
+    return list(session.execute(
+        select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
+                                       FeedArticle.flag_pending.is_(True))  # type: ignore[attr-defined]
+    ).scalars())
+
+
+def _digest_flagged(session: Any, digest_id: int) -> list[str]:
+    return list(session.execute(
+        select(FeedArticle.pmid).where(FeedArticle.flag_digest_id == digest_id)  # type: ignore[arg-type]
+    ).scalars())
+
+
 def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: datetime) -> int | None:
     """Create the digest for the run's period and give it the feed's unannounced articles.
 
@@ -222,7 +257,8 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
     ).scalar_one_or_none()
     if exists is not None:
         return None
-    if not _unannounced(session, feed_row.id) and not feed.digest.send_when_empty:
+    if (not _unannounced(session, feed_row.id) and not _flag_pending(session, feed_row.id)
+            and not feed.digest.send_when_empty):
         return None
     # ON CONFLICT DO NOTHING: a replica racing for the same period loses quietly instead of
     # rolling back its whole run. The Message-ID needs the row id: a unique placeholder first.
@@ -241,7 +277,13 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
         .where(FeedArticle.feed_id == feed_row.id, FeedArticle.digest_id.is_(None))  # type: ignore[arg-type,union-attr]
         .values(digest_id=digest.id)
     )
-    content = content_for(session, feed, period, _digest_pmids(session, digest.id))
+    session.execute(
+        update(FeedArticle)
+        .where(FeedArticle.feed_id == feed_row.id, FeedArticle.flag_pending.is_(True))  # type: ignore[arg-type,attr-defined]
+        .values(flag_digest_id=digest.id, flag_pending=False)
+    )
+    content = content_for(session, feed, period, _digest_pmids(session, digest.id),
+                          flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
     digest.message_id = message_id_for(feed.name, period, digest.id, None)
     digest.item_count, digest.long_term_count = content.total, content.long_term_count
     digest.subject = subject_for(Settings(), content)
@@ -255,8 +297,10 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
 def preview_next(session: Any, feed: Feed) -> DigestContent:
     """What the next digest would hold now: the feed's articles no digest has announced."""
     row = repo.feed_by_name(session, feed.name)
-    pmids = _unannounced(session, row.id) if row is not None and row.id is not None else []
-    return content_for(session, feed, "next", pmids)
+    known = row is not None and row.id is not None
+    pmids = _unannounced(session, row.id) if known else []
+    flagged = _flag_pending(session, row.id) if known else []
+    return content_for(session, feed, "next", pmids, flagged=flagged)
 
 
 def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
@@ -274,7 +318,8 @@ def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
 
 def stored_content(session: Any, feed: Feed, digest: Digest) -> DigestContent:
     assert digest.id is not None
-    return content_for(session, feed, digest.period, _digest_pmids(session, digest.id))
+    return content_for(session, feed, digest.period, _digest_pmids(session, digest.id),
+                       flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
 
 
 # -- delivery ---------------------------------------------------------------------------------

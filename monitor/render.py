@@ -23,6 +23,26 @@ from monitor.records import INLINE_TAGS, Article
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 DOI_URL = "https://doi.org/{doi}"
 PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
+TRIAL_URL = "https://clinicaltrials.gov/study/{nct_id}"
+PREPRINT_URL = "https://europepmc.org/article/PPR/{ppr_id}"
+
+SOURCE_LABELS = {
+    "pubmed": "PubMed",
+    "trial": "ClinicalTrials.gov",
+    "preprint": "Preprint (Europe PMC)",
+    "import": "Imported",
+}
+
+
+def record_url(source: str, record_id: str, doi: str | None = None) -> str:
+    """Where a reader opens the record: PubMed, ClinicalTrials.gov, Europe PMC or the DOI."""
+    if source == "trial":
+        return TRIAL_URL.format(nct_id=record_id)
+    if source == "preprint":
+        return PREPRINT_URL.format(ppr_id=record_id)
+    if source == "import" and not record_id.isdigit():
+        return DOI_URL.format(doi=doi) if doi else ""
+    return PUBMED_URL.format(pmid=record_id)
 
 DESIGN_LABELS = {
     "randomised-trial": "randomised trial",
@@ -86,6 +106,31 @@ def weeks_text(weeks: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """Another record of the same study, as a digest lists it under the study."""
+
+    source: str
+    record_id: str
+    url: str
+    title: str
+    date_text: str
+    announced: bool = False  # announced to this feed's readers in an earlier digest
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+    @property
+    def line(self) -> str:
+        text = f"{self.source_label} {self.record_id}"
+        if self.date_text:
+            text += f" ({self.date_text})"
+        if self.announced:
+            text += ", announced earlier"
+        return text
+
+
+@dataclass(frozen=True)
 class StudyView:
     pmid: str
     title_html: Markup
@@ -118,6 +163,23 @@ class StudyView:
     abstract_sections: tuple[tuple[str | None, Markup], ...] = field(default=())
     first_seen: date | None = None
     entrez_date: date | None = None
+    # One study, many records (monitor.studies): where this record came from, the study's
+    # other records (registration, preprint, publication) and, when a record of the same
+    # study was announced before, what is new about this one.
+    source: str = "pubmed"
+    study_id: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    update_note: str | None = None
+    # A re-check found a retraction, notice or deletion after the study was announced.
+    newly_flagged: bool = False
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+    @property
+    def is_update(self) -> bool:
+        return self.update_note is not None
 
     @property
     def is_long_term(self) -> bool:
@@ -146,7 +208,7 @@ def authors_short(article: Article, limit: int = 3) -> str:
 
 
 def study_view(article: Article, classification: Any | None, *, deleted: bool = False,
-               first_seen: date | None = None) -> StudyView:
+               first_seen: date | None = None, source: str = "pubmed") -> StudyView:
     c = classification
     details: dict[str, Any] = (getattr(c, "details", None) or {}) if c is not None else {}
     domains = tuple(getattr(c, "outcome_domains", None) or ()) if c is not None else ()
@@ -163,7 +225,7 @@ def study_view(article: Article, classification: Any | None, *, deleted: bool = 
         journal=article.journal_abbrev or article.journal or "",
         date_text=article.pub_date.text or (article.electronic_date.isoformat() if article.electronic_date else ""),
         year=article.year,
-        pubmed_url=PUBMED_URL.format(pmid=article.pmid),
+        pubmed_url=record_url(source, article.pmid, article.doi),
         doi_url=DOI_URL.format(doi=article.doi) if article.doi else None,
         pmc_url=PMC_URL.format(pmcid=article.pmcid) if article.pmcid else None,
         doi=article.doi,
@@ -187,6 +249,7 @@ def study_view(article: Article, classification: Any | None, *, deleted: bool = 
         abstract_sections=tuple((s.label, sanitize_inline(s.text)) for s in article.abstract),
         first_seen=first_seen,
         entrez_date=article.entrez_date,
+        source=source,
     )
 
 
@@ -244,5 +307,6 @@ def load_studies(session: Any, pmids: Sequence[str], threshold_weeks: float) -> 
                                  Classification.threshold_weeks == float(threshold_weeks))
         ).where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
         for art, cls in session.execute(q).all():
-            rows[art.pmid] = study_view(Article.from_json(art.record), cls, deleted=art.deleted)
+            rows[art.pmid] = study_view(Article.from_json(art.record), cls, deleted=art.deleted,
+                                        source=art.source or "pubmed")
     return [rows[p] for p in pmids if p in rows]
