@@ -333,10 +333,10 @@ def _text(elem: Any) -> str:
     """All character data of ``elem`` (descendants and their tails), stripped."""
     if elem is None:
         return ""
-    if len(elem) == 0:
-        t = elem.text
-        return t.strip() if t else ""
-    return "".join(_plain_parts(elem)).strip()
+    if len(elem):
+        return "".join(_plain_parts(elem)).strip()
+    t = elem.text
+    return t.strip() if t else ""
 
 
 def _plain_parts(elem: Any) -> Iterator[str]:
@@ -350,8 +350,12 @@ def _plain_parts(elem: Any) -> Iterator[str]:
 
 
 def _opt(elem: Any) -> str | None:
-    t = _text(elem)
-    return t or None
+    if elem is None:
+        return None
+    if len(elem):
+        return "".join(_plain_parts(elem)).strip() or None
+    t = elem.text
+    return (t.strip() or None) if t else None
 
 
 def _guard_entity(child: Any) -> None:
@@ -560,14 +564,18 @@ def _mesh(elem: Any) -> tuple[MeshHeading, ...]:
             if c.tag == "DescriptorName":
                 descriptor = c
             elif c.tag == "QualifierName":
-                quals.append(MeshQualifier(name=_text(c), ui=c.get("UI") or None, major=_yn(c)))
+                quals.append(
+                    MeshQualifier(
+                        name=_text(c), ui=c.get("UI") or None, major=c.get("MajorTopicYN") == "Y"
+                    )
+                )
         if descriptor is None:
             continue
         out.append(
             MeshHeading(
                 descriptor=_text(descriptor),
                 ui=descriptor.get("UI") or None,
-                major=_yn(descriptor),
+                major=descriptor.get("MajorTopicYN") == "Y",
                 qualifiers=tuple(quals),
             )
         )
