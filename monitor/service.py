@@ -53,6 +53,7 @@ log = logging.getLogger("litmon.service")
 Clock = Callable[[], datetime]
 
 RUN_RETRY_FIRST_SECONDS = 300
+DATABASE_WAIT_SECONDS = 60
 RUN_RETRY_MAX_SECONDS = 3600
 
 
@@ -119,12 +120,29 @@ class Service:
 
     def start(self) -> None:
         """Migrate, load the feeds (a bad file stops start-up), start the worker."""
-        upgrade(self.engine)
+        self._upgrade_when_reachable()
         self.load_feeds(strict=True)
         self.worker.start()
         log.info("service started", extra={"holder": self.holder, "feeds": ",".join(self.feeds),
                                            "lease_seconds": self.settings.lease_seconds,
                                            "heartbeat_seconds": self.settings.heartbeat_seconds})
+
+    def _upgrade_when_reachable(self, wait_seconds: float = DATABASE_WAIT_SECONDS) -> None:
+        """Run the migrations; a database that is still starting (a container restarted with
+        its database) gets a minute before start-up fails."""
+        deadline = time.monotonic() + wait_seconds
+        delay = 1.0
+        while True:
+            try:
+                upgrade(self.engine)
+                return
+            except SQLAlchemyError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database not reachable yet; waiting", extra={"error": _short(exc),
+                                                                          "retry_in": delay})
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def serve_forever(self) -> int:
         """The control loop; returns the exit status once a stop was asked for."""

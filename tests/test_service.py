@@ -478,3 +478,14 @@ def test_sighup_reload_keeps_a_broken_feed_and_health_follows_the_service(
     assert proc.wait(20) == 0
     after = health()
     assert after.returncode == 1, after.stdout
+
+
+def test_start_waits_for_the_database_then_gives_up(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    service = Service(engine, Settings(feeds_dir=tmp_path), lambda: None)  # type: ignore[arg-type,return-value]
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        service._upgrade_when_reachable(wait_seconds=2.5)
+    assert 1 <= time.monotonic() - started < 10  # retried (1 s, 2 s back-off), then gave up
