@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,27 @@ FULL_STUDY_LIMIT = 200
 ATOM_LIMIT = 50
 SHORT_WEEKS = 4.0  # below this a follow-up is "short" whatever the feed's threshold
 
-# The order a reader expects; keys the classifier adds later are appended in the order seen.
-DEFAULT_DOMAINS = (
-    "fatigue", "pain", "mood", "mobility", "quality-of-life", "spasticity", "sleep",
-    "cognition", "disability", "inflammation", "adverse-events",
-)
+# The domains and their order come from the classifier's vocabulary (classify/domains.toml);
+# these are the fallback while it is absent. Keys found in data but in neither are appended.
+DEFAULT_DOMAINS = {
+    "fatigue": "Fatigue",
+    "pain": "Pain",
+    "mood": "Mood (depression, anxiety)",
+    "mobility": "Mobility, gait and balance",
+    "spasticity": "Spasticity",
+    "quality_of_life": "Quality of life",
+    "sleep": "Sleep",
+    "cognition": "Cognition",
+    "disability": "Disability and MS impact",
+    "inflammation_oxidative_stress": "Inflammation and oxidative stress",
+    "adverse_events": "Adverse events and safety",
+}
 # Column heads of the study-by-study map, where eleven columns must fit a phone.
 SHORT_DOMAIN_LABELS = {
-    "quality-of-life": "QoL",
-    "inflammation": "inflammation",
-    "adverse-events": "adverse events",
-}
-FALLBACK_DOMAIN_LABELS = {
-    "quality-of-life": "quality of life",
-    "inflammation": "inflammation / oxidative stress",
-    "adverse-events": "adverse events",
+    "fatigue": "fatigue", "pain": "pain", "mood": "mood", "mobility": "mobility",
+    "spasticity": "spasticity", "quality_of_life": "QoL", "sleep": "sleep",
+    "cognition": "cognition", "disability": "disability",
+    "inflammation_oxidative_stress": "inflammation", "adverse_events": "adverse events",
 }
 VERDICTS = (  # key, label, css class (colour + pattern)
     ("yes", "long-term", "v-yes"),
@@ -200,10 +207,23 @@ def feed_facts(session: Any, feed_id: int, threshold: float, until: datetime) ->
     return out
 
 
+@lru_cache(maxsize=1)
+def domain_catalogue() -> dict[str, str]:
+    """Domain key -> label, in the classifier's vocabulary order."""
+    labels = domain_labels()
+    if labels:
+        return dict(labels)
+    try:
+        from monitor.classify.domains import vocabulary
+
+        return dict(vocabulary().labels()) or dict(DEFAULT_DOMAINS)
+    except (ImportError, AttributeError, OSError, ValueError):
+        return dict(DEFAULT_DOMAINS)
+
+
 def domain_order(facts: Iterable[Any]) -> list[str]:
     """Known domains in reading order, then any other key a study has (anything with .domains)."""
-    known = list(domain_labels()) or list(DEFAULT_DOMAINS)
-    seen = dict.fromkeys(known)
+    seen = dict.fromkeys(domain_catalogue())
     for f in facts:
         for d in f.domains:
             seen.setdefault(d)
@@ -211,9 +231,11 @@ def domain_order(facts: Iterable[Any]) -> list[str]:
 
 
 def label_of_domain(key: str) -> str:
-    if key in domain_labels():
-        return domain_label(key)
-    return FALLBACK_DOMAIN_LABELS.get(key) or domain_label(key)
+    return domain_catalogue().get(key) or domain_label(key)
+
+
+def short_label_of_domain(key: str) -> str:
+    return SHORT_DOMAIN_LABELS.get(key) or label_of_domain(key)
 
 
 # -- the page's parts -------------------------------------------------------------------------
@@ -516,12 +538,11 @@ def report_context(session: Any, feed: Feed, feed_row: FeedRow, week: str,
         "threshold_text": weeks_text(threshold),
         "bands": bands(threshold),
         "head": headline(facts, studies),
-        "domains": [(d, label_of_domain(d), SHORT_DOMAIN_LABELS.get(d, label_of_domain(d)))
-                    for d in domains],
+        "domains": [(d, label_of_domain(d), short_label_of_domain(d)) for d in domains],
         "evidence_rows": evidence_table(facts, domains, threshold),
         "matrix": matrix,
         # Columns no row uses would only widen the table on a phone; the table above lists them.
-        "matrix_domains": [(d, label_of_domain(d), SHORT_DOMAIN_LABELS.get(d, label_of_domain(d)))
+        "matrix_domains": [(d, label_of_domain(d), short_label_of_domain(d))
                            for d in domains if any(d in m.domains for m in matrix)],
         "matrix_hidden": matrix_hidden,
         "matrix_limit": MAP_STUDY_LIMIT,
@@ -533,6 +554,7 @@ def report_context(session: Any, feed: Feed, feed_row: FeedRow, week: str,
         "followup_table": follow_table,
         "studies": [
             {"s": s, "abstract": abstract_with_evidence(s), "flag": relevance_flag(s),
+             "domains": [label_of_domain(d) for d in s.domains],
              "first_seen": new.first_seen.get(s.pmid)}
             for s in full
         ],

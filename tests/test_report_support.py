@@ -24,10 +24,10 @@ _SPAN = re.compile(r"\b(\d{1,3})[- ](day|week|month|year)s?\b", re.I)
 _TO_WEEKS = {"day": 1 / 7, "week": 1.0, "month": 4.345, "year": 52.18}
 _DOMAINS = {
     "fatigue": ("fatigue",), "pain": ("pain",), "mood": ("depress", "anxiety", "mood"),
-    "mobility": ("walk", "gait", "mobility"), "quality-of-life": ("quality of life",),
+    "mobility": ("walk", "gait", "mobility"), "quality_of_life": ("quality of life",),
     "spasticity": ("spastic",), "sleep": ("sleep",), "cognition": ("cognit", "memory"),
-    "disability": ("disabilit", "edss"), "inflammation": ("inflamm", "oxidative", "cytokine"),
-    "adverse-events": ("adverse", "side effect", "safety"),
+    "disability": ("disabilit", "edss"), "inflammation_oxidative_stress": ("inflamm", "oxidative", "cytokine"),
+    "adverse_events": ("adverse", "side effect", "safety"),
 }
 
 
