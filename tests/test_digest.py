@@ -604,3 +604,26 @@ def test_html_part_renders_in_headless_chromium(world, smtp_server, tmp_path):
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=390,2000",
                     f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=60)
     assert shot.exists() and shot.stat().st_size > 1000
+
+
+def test_litmon_run_without_smtp_says_where_the_digest_was_written(cli, corpus, feeds_dir, tmp_path):
+    write_feed(feeds_dir)
+    result = cli("run")
+    assert result.code == 0, result.err
+    written = re.search(r"written to (\S+\.eml)", result.out)
+    assert written, result.out
+    path = Path(written.group(1))
+    assert path.parent == tmp_path / "outbox" / "wbc-ms" and path.exists()
+    assert path.with_suffix(".html").exists()
+
+
+def test_preview_writes_html_or_eml_to_a_file_without_sending(cli, corpus, feeds_dir, smtp_server, tmp_path):
+    write_feed(feeds_dir)
+    assert cli("run", "--no-send", env=smtp_server.env()).code == 0
+    out = tmp_path / "preview.html"
+    result = cli("digest", "preview", "--period", "latest", "--format", "html", "--output", str(out))
+    assert result.code == 0 and "7 studies" in result.err
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    missing = cli("digest", "preview", "--period", "1999-01-01T06:00Z")
+    assert missing.code == 2 and "no digest for period" in missing.err
+    assert smtp_server.messages == []
