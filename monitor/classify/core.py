@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
+from .fastre import lower
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -167,8 +168,9 @@ def classify(
     title = title or ""
     abstract = abstract or ""
     full = f"{title}\n{abstract}"
+    low = lower(full)  # lower-cased once; the profile patterns run on it
     mesh_l = {m.lower() for m in mesh}
-    design = design_of(full, mesh, publication_types)
+    design = design_of(full, mesh, publication_types, low)
     sents = fu.sentences_of(title, abstract)
 
     hits = [] if design == "lab-animal" else fu.find_hits(sents)
@@ -224,7 +226,9 @@ def classify(
     else:
         long_term, evidence, reason, post = _no_time_point(sents, design, mesh_l)
 
-    relevance = relevance_of(full)
+    relevance = relevance_of(full, low)
+    body = abstract or title
+    body_low = low[len(title) + 1:] if abstract else low[: len(title)]
     return Classification(
         version=CLASSIFIER_VERSION,
         threshold_weeks=threshold_weeks,
@@ -235,9 +239,9 @@ def classify(
         evidence=evidence,
         reason=reason,
         design=design,
-        sample_size=sample_size(abstract or title),
-        registry_ids=registry_ids(full),
-        outcome_domains=outcome_domains(full),
+        sample_size=sample_size(body, body_low),
+        registry_ids=registry_ids(full, low),
+        outcome_domains=outcome_domains(full, low=low),
         relevance=relevance[0],
         relevance_note=relevance[1],
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .fastre import first_at, lower, positions
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -22,8 +24,9 @@ class Vocabulary:
     domains: tuple[Domain, ...]
     terms_re: re.Pattern[str]  # case-insensitive; one named group per domain
     acronyms_re: re.Pattern[str] | None  # case-sensitive
+    # per domain: lower-case terms pattern (for lower-cased text), case-sensitive acronyms
     per_domain: tuple[tuple[Domain, re.Pattern[str] | None, re.Pattern[str] | None], ...] = ()
-    literals: dict[str, tuple[str, ...]] | None = None  # lower-case substrings that must occur
+    literals: dict[str, tuple[str, ...]] | None = None  # lower-case: a match starts with one
 
     def labels(self) -> dict[str, str]:
         return {d.key: d.label for d in self.domains}
@@ -76,14 +79,18 @@ def load_vocabulary(text: str) -> Vocabulary:
     for d in domains:
         t_re = a_re = None
         if d.terms:
-            alts = "|".join(_term_pattern(t) for t in sorted(d.terms, key=len, reverse=True))
-            t_re = re.compile(r"(?<![\w-])(?:" + alts + ")", re.IGNORECASE)
+            # lower-case, for lower-cased text (same as IGNORECASE on the text, but faster)
+            alts = "|".join(
+                _term_pattern(t.lower()) for t in sorted(d.terms, key=len, reverse=True)
+            )
+            t_re = re.compile(r"(?<![\w-])(?:" + alts + ")")
         if d.acronyms:
             alts = "|".join(_acronym_pattern(t) for t in sorted(d.acronyms, key=len, reverse=True))
             a_re = re.compile(r"(?<![\w-])(?:" + alts + ")")
         per.append((d, t_re, a_re))
+        # the first word of each term: every match starts with one of them
         literals[d.key] = tuple(
-            re.split(r"[\s-]", t.rstrip("*").lower())[0] for t in d.terms
+            dict.fromkeys(re.split(r"[\s-]", t.rstrip("*").lower())[0] for t in d.terms)
         )
     return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals)
 
@@ -94,19 +101,26 @@ def vocabulary() -> Vocabulary:
     return load_vocabulary(text)
 
 
-def outcome_domains(text: str, vocab: Vocabulary | None = None) -> tuple[str, ...]:
-    """Keys of the domains whose terms occur in ``text``, in vocabulary order."""
+def outcome_domains(
+    text: str, vocab: Vocabulary | None = None, low: str | None = None
+) -> tuple[str, ...]:
+    """Keys of the domains whose terms occur in ``text``, in vocabulary order.
+
+    ``low``: ``text`` lower-cased (fastre.lower), when at hand."""
     v = vocab or vocabulary()
-    low = text.lower()
+    if low is None:
+        low = lower(text)
     found: list[str] = []
     literals = v.literals or {}
     for d, term_re, acr_re in v.per_domain:
-        # cheap substring tests first; the regex only confirms word boundaries
-        if term_re is not None and any(lit in low for lit in literals[d.key]):
-            if term_re.search(text):
+        # a term match starts at an occurrence of its first word: try only there
+        if term_re is not None:
+            heads = [lit for lit in literals[d.key] if lit in low]
+            if heads and first_at(term_re, low, positions(low, heads)):
                 found.append(d.key)
                 continue
-        if acr_re is not None and any(a in text for a in d.acronyms):
-            if acr_re.search(text):
+        if acr_re is not None:
+            acrs = [a for a in d.acronyms if a in text]
+            if acrs and first_at(acr_re, text, positions(text, acrs)):
                 found.append(d.key)
     return tuple(found)

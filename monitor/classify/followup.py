@@ -327,18 +327,21 @@ class Sentence:
     text: str
     start: int
     is_title: bool
+    low: str = ""  # text lower-cased (computed when not given)
 
-    @property
-    def low(self) -> str:
-        return self.text.lower()
+    def __post_init__(self) -> None:
+        if not self.low:
+            object.__setattr__(self, "low", self.text.lower())
 
 
 def sentences_of(title: str, abstract: str) -> list[Sentence]:
     out: list[Sentence] = []
     if title.strip():
-        out.append(Sentence(title.strip(), 0, True))
+        t = title.strip()
+        out.append(Sentence(t, 0, True, t.lower()))
     for a, b in split_sentences(abstract):
-        out.append(Sentence(abstract[a:b], a, False))
+        s = abstract[a:b]
+        out.append(Sentence(s, a, False, s.lower()))
     return out
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .text import WORDNUM_LONG, parse_number
+from .fastre import Candidates, Headed, lower
+from .text import NUMBER_WORDS, WORDNUM_LONG, parse_number
 
 _I = re.IGNORECASE
 
@@ -16,25 +17,26 @@ DESIGNS = (
 
 # -- registry ids ----------------------------------------------------------------------
 
-_REGISTRY = re.compile(
-    r"\b(?P<nct>NCT\s?\d{8})\b"
-    r"|\b(?P<isrctn>ISRCTN\s?\d{8})\b"
-    r"|\b(?P<actrn>ACTRN\s?\d{14})\b"
-    r"|\bEudra\s?CT(?:\s*(?:no\.?|number|nr\.?|id))?\s*[:#]?\s*(?P<eudract>\d{4}-\d{6}-\d{2})\b"
-    r"|\b(?P<ctri>CTRI/\d{4}/\d{2,3}/\d{6})\b"
-    r"|\b(?P<drks>DRKS\s?\d{8})\b"
-    r"|\b(?P<chictr>ChiCTR[-A-Z]*\d{6,}(?:-\d+)?)\b"
-    r"|\b(?P<irct>IRCT\d{6,}N\d+)\b"
-    r"|\b(?P<umin>UMIN\d{9})\b"
-    r"|\b(?P<ntr>NTR\d{3,5})\b"
-    r"|\b(?P<pactr>PACTR\d{15})\b",
-    _I,
+_REGISTRY = Headed(
+    r"\b(?P<nct>nct\s?\d{8})\b"
+    r"|\b(?P<isrctn>isrctn\s?\d{8})\b"
+    r"|\b(?P<actrn>actrn\s?\d{14})\b"
+    r"|\beudra\s?ct(?:\s*(?:no\.?|number|nr\.?|id))?\s*[:#]?\s*(?P<eudract>\d{4}-\d{6}-\d{2})\b"
+    r"|\b(?P<ctri>ctri/\d{4}/\d{2,3}/\d{6})\b"
+    r"|\b(?P<drks>drks\s?\d{8})\b"
+    r"|\b(?P<chictr>chictr[-a-z]*\d{6,}(?:-\d+)?)\b"
+    r"|\b(?P<irct>irct\d{6,}n\d+)\b"
+    r"|\b(?P<umin>umin\d{9})\b"
+    r"|\b(?P<ntr>ntr\d{3,5})\b"
+    r"|\b(?P<pactr>pactr\d{15})\b",
+    ("nct", "isrctn", "actrn", "eudra", "ctri/", "drks", "chictr", "irct", "umin", "ntr", "pactr"),
 )
 
 
-def registry_ids(text: str) -> tuple[str, ...]:
+def registry_ids(text: str, low: str | None = None) -> tuple[str, ...]:
+    """Trial-registry ids in ``text`` (``low``: the same lower-cased, when at hand)."""
     out: list[str] = []
-    for m in _REGISTRY.finditer(text):
+    for m in _REGISTRY.finditer(lower(text) if low is None else low):
         key = m.lastgroup
         raw = m.group(key or 0)
         if key == "eudract":
@@ -68,44 +70,85 @@ _PT_MAP = (
     ("guideline", "other"),
 )
 
-_T_SYSREV = re.compile(r"\bsystematic(?:al)?\s+(?:literature\s+)?review|\bmeta-?analys[ie]s\b|\bpooled analysis of (?:\w+ )?(?:trials|studies)", _I)
-_T_PROTOCOL = re.compile(
-    r"\b(?:study|trial) protocol\b|\bthis protocol\b|\bprotocol (?:for|of) a\b|\bwill be (?:randomi[sz]ed|recruited|enrolled|allocated|assessed|followed)",
-    _I,
+# Matched on lower-cased text, tried only where one of the listed heads occurs (fastre):
+# every match of each pattern starts with one of its heads.
+_T_SYSREV = Headed(
+    r"\bsystematic(?:al)?\s+(?:literature\s+)?review|\bmeta-?analys[ie]s\b|"
+    r"\bpooled analysis of (?:\w+ )?(?:trials|studies)",
+    ("systematic", "meta", "pooled analysis"),
 )
-_T_RCT = re.compile(
-    r"\brandomi[sz]ed(?:,?\s+(?:\w+[- ])?(?:blind\w*|placebo[- ]controlled|controlled|crossover|cross-over|parallel|pilot|clinical|multicent\w*|sham[- ]controlled|open[- ]label)\b)*,?\s+(?:\w+\s+)?(?:trial|study)\b"
-    r"|\brandomly\s+(?:assigned|allocated|divided)|\bwere\s+randomi[sz]ed\b|\brandomi[sz]ation\s+of\b|\bRCT\b",
-    _I,
+_T_PROTOCOL = Headed(
+    r"\b(?:study|trial) protocol\b|\bthis protocol\b|\bprotocol (?:for|of) a\b|"
+    r"\bwill be (?:randomi[sz]ed|recruited|enrolled|allocated|assessed|followed)",
+    ("study protocol", "trial protocol", "this protocol", "protocol for a", "protocol of a",
+     "will be"),
 )
-_T_NONRAND = re.compile(
-    r"\bnon-?randomi[sz]ed\b|\bsingle[- ]arm\b|\bopen[- ]label\b|\bpilot (?:study|trial)\b|\bquasi-?experimental\b"
-    r"|\bpre-?(?:test)?[- /]?post-?(?:test)?\b|\bbefore[- ]and[- ]after\b|\bclinical trial\b|\buncontrolled (?:study|trial)\b|\bfeasibility (?:study|trial)\b",
-    _I,
+_T_RCT = Headed(
+    r"\brandomi[sz]ed(?:,?\s+(?:\w+[- ])?(?:blind\w*|placebo[- ]controlled|controlled|crossover|"
+    r"cross-over|parallel|pilot|clinical|multicent\w*|sham[- ]controlled|open[- ]label)\b)*,?\s+"
+    r"(?:\w+\s+)?(?:trial|study)\b"
+    r"|\brandomly\s+(?:assigned|allocated|divided)|\bwere\s+randomi[sz]ed\b|"
+    r"\brandomi[sz]ation\s+of\b|\brct\b",
+    ("random", "were", "rct"),
 )
-_T_CASECONTROL = re.compile(r"\bcase[- ]control\b", _I)
-_T_CROSS = re.compile(
-    r"\bcross[- ]sectional\b|\becological (?:study|analysis|design)\b|\bspatial (?:data )?analysis\b|"
-    r"\b(?:online |web-based |national |postal )?survey\b|\bquestionnaire (?:study|survey)\b|\bprevalence study\b|\bDelphi\b",
-    _I,
+_NONRAND_WORD = Headed(r"\bnon-?randomi[sz]ed\b", ("non",))
+_T_NONRAND = Headed(
+    r"\bnon-?randomi[sz]ed\b|\bsingle[- ]arm\b|\bopen[- ]label\b|\bpilot (?:study|trial)\b|"
+    r"\bquasi-?experimental\b|\bpre-?(?:test)?[- /]?post-?(?:test)?\b|\bbefore[- ]and[- ]after\b|"
+    r"\bclinical trial\b|\buncontrolled (?:study|trial)\b|\bfeasibility (?:study|trial)\b",
+    ("non", "single", "open", "pilot", "quasi", "pre", "before", "clinical trial",
+     "uncontrolled", "feasibility"),
 )
-_T_CASE = re.compile(
-    r"\bcase report\b|\bcase series\b|\bwe (?:report|present|describe) (?:a|an|the|two|three) (?:case|patient)|\b\d+-year-old (?:man|woman|boy|girl|male|female|patient|child)\b|\breport of (?:a|two|three) cases?\b",
-    _I,
+_T_CASECONTROL = Headed(r"\bcase[- ]control\b", ("case",))
+_T_CROSS = Headed(
+    r"\bcross[- ]sectional\b|\becological (?:study|analysis|design)\b|"
+    r"\bspatial (?:data )?analysis\b|\b(?:online |web-based |national |postal )?survey\b|"
+    r"\bquestionnaire (?:study|survey)\b|\bprevalence study\b|\bdelphi\b",
+    ("cross", "ecological", "spatial", "online ", "web-based ", "national ", "postal ",
+     "survey", "questionnaire ", "prevalence study", "delphi"),
 )
-_T_COHORT = re.compile(
-    r"\bcohort\b|\blongitudinal\b|\bfollow[- ]up study\b|\bprospective(?:ly)?\b|\bretrospective(?:ly)?\b|\bregistry\b|\bregister\b|\bdatabase\b|\bchart review\b|\bmedical records\b",
-    _I,
+_T_CASE = Headed(
+    r"\bcase report\b|\bcase series\b|\bwe (?:report|present|describe) (?:a|an|the|two|three) "
+    r"(?:case|patient)|\breport of (?:a|two|three) cases?\b",
+    ("case ", "we ", "report of"),
 )
-_T_ANIMAL = re.compile(
-    r"\b(?:mice|mouse|rats?|murine|rodents?|rabbits|piglets|pigs|porcine|canine model|dogs were|sheep|zebrafish|in vitro|cell lines?|cultured cells|xenograft)\b",
-    _I,
+_T_CASE_AGE = re.compile(
+    r"\b\d+-year-old (?:man|woman|boy|girl|male|female|patient|child)\b"
+)  # run only where "-year-old " occurs
+_T_COHORT = Headed(
+    r"\bcohort\b|\blongitudinal\b|\bfollow[- ]up study\b|\bprospective(?:ly)?\b|"
+    r"\bretrospective(?:ly)?\b|\bregistry\b|\bregister\b|\bdatabase\b|\bchart review\b|"
+    r"\bmedical records\b",
+    ("cohort", "longitudinal", "follow", "prospective", "retrospective", "regist", "database",
+     "chart review", "medical records"),
 )
-_T_HUMAN = re.compile(
-    r"\b(?:patients|participants|volunteers|subjects|women|men|children|adults|persons|people|individuals)\b",
-    _I,
+_ANIMAL_WORDS = (
+    "mice", "mouse", "rat", "murine", "rodent", "rabbits", "piglets", "pigs", "porcine",
+    "canine model", "dogs were", "sheep", "zebrafish", "in vitro", "cell line", "cultured cells",
+    "xenograft",
 )
-_T_NARRATIVE = re.compile(r"\b(?:this|we|the present) review\b|\bnarrative review\b|\bwe review\b|\breview of the literature\b|\bliterature review\b", _I)
+_T_ANIMAL = Headed(
+    r"\b(?:mice|mouse|rats?|murine|rodents?|rabbits|piglets|pigs|porcine|canine model|dogs were|"
+    r"sheep|zebrafish|in vitro|cell lines?|cultured cells|xenograft)\b",
+    _ANIMAL_WORDS,
+)
+_HUMAN_WORDS = (
+    "patients", "participants", "volunteers", "subjects", "women", "men", "children", "adults",
+    "persons", "people", "individuals",
+)
+_T_HUMAN = Headed(r"\b(?:" + "|".join(_HUMAN_WORDS) + r")\b", _HUMAN_WORDS)
+_T_NARRATIVE = Headed(
+    r"\b(?:this|we|the present) review\b|\bnarrative review\b|\bwe review\b|"
+    r"\breview of the literature\b|\bliterature review\b",
+    ("this review", "we review", "the present review", "narrative review",
+     "review of the literature", "literature review"),
+)
+
+
+def _is_case(low: str) -> bool:
+    if _T_CASE.search(low):
+        return True
+    return "-year-old " in low and _T_CASE_AGE.search(low) is not None
 
 _HUMAN_MESH = {"female", "male", "adult", "aged", "middle aged", "child", "infant", "adolescent",
                "young adult", "aged, 80 and over", "child, preschool", "infant, newborn",
@@ -115,47 +158,52 @@ _ANIMAL_MESH = {"mice", "rats", "dogs", "rabbits", "swine", "sheep", "cattle", "
                 "cell line", "cells, cultured", "cell line, tumor", "macaca mulatta", "guinea pigs"}
 
 
-def design_of(text: str, mesh: Sequence[str], publication_types: Sequence[str]) -> str:
+def design_of(
+    text: str, mesh: Sequence[str], publication_types: Sequence[str], low: str | None = None
+) -> str:
+    """The study design; ``low`` is ``text`` lower-cased (fastre.lower), when at hand."""
+    if low is None:
+        low = lower(text)
     mesh_l = {m.lower() for m in mesh}
     pts = [p.lower() for p in publication_types]
     has_humans = "humans" in mesh_l
     # publication types first
     for key, design in _PT_MAP:
         if any(p == key or p.startswith(key + ",") for p in pts):
-            if design == "narrative-review" and _T_SYSREV.search(text):
+            if design == "narrative-review" and _T_SYSREV.search(low):
                 return "systematic-review"
-            if design == "non-randomised-trial" and _T_RCT.search(text):
+            if design == "non-randomised-trial" and _T_RCT.search(low):
                 return "randomised-trial"
-            if design == "cohort" and _T_CROSS.search(text):
+            if design == "cohort" and _T_CROSS.search(low):
                 return "cross-sectional"
-            if design == "cohort" and _T_CASECONTROL.search(text):
+            if design == "cohort" and _T_CASECONTROL.search(low):
                 return "case-control"
             return design
     if any(p.startswith("clinical trial") or p.endswith(" trial") for p in pts):
-        return "randomised-trial" if _T_RCT.search(text) else "non-randomised-trial"
+        return "randomised-trial" if _T_RCT.search(low) else "non-randomised-trial"
     # strong text cues
-    if _T_SYSREV.search(text):
+    if _T_SYSREV.search(low):
         return "systematic-review"
-    if _T_PROTOCOL.search(text):
+    if _T_PROTOCOL.search(low):
         return "protocol"
     if mesh_l and not has_humans and (mesh_l & _ANIMAL_MESH or not mesh_l & _HUMAN_MESH):
         return "lab-animal"
-    if not mesh_l and _T_ANIMAL.search(text) and not _T_HUMAN.search(text):
+    if not mesh_l and _T_ANIMAL.search(low) and not _T_HUMAN.search(low):
         return "lab-animal"
-    if _T_RCT.search(text) and not re.search(r"\bnon-?randomi[sz]ed\b", text, _I):
+    if _T_RCT.search(low) and not _NONRAND_WORD.search(low):
         return "randomised-trial"
-    if _T_CASECONTROL.search(text) or "case-control studies" in mesh_l:
+    if _T_CASECONTROL.search(low) or "case-control studies" in mesh_l:
         return "case-control"
-    if _T_CROSS.search(text) or mesh_l & {"cross-sectional studies", "population surveillance"}:
+    if _T_CROSS.search(low) or mesh_l & {"cross-sectional studies", "population surveillance"}:
         return "cross-sectional"
-    if _T_CASE.search(text):
+    if _is_case(low):
         return "case-series"
-    if _T_NONRAND.search(text):
+    if _T_NONRAND.search(low):
         return "non-randomised-trial"
-    if _T_COHORT.search(text) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
+    if _T_COHORT.search(low) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
                                            "prospective studies", "retrospective studies"}:
         return "cohort"
-    if _T_NARRATIVE.search(text):
+    if _T_NARRATIVE.search(low):
         return "narrative-review"
     if "surveys and questionnaires" in mesh_l:
         return "cross-sectional"
@@ -203,21 +251,45 @@ _WORD_START = re.compile(
 )
 
 
-def sample_size(text: str) -> int | None:
-    """The study's total number of subjects, if stated."""
-    if not any(c.isdigit() for c in text) and not _WORD_START.search(text):
+# Where a match of _TOTAL / _ANY_PEOPLE can start (fastre.Candidates, on lower-cased text):
+# a number, or the first word of a "total"/verb branch. Every candidate is made of word
+# characters only, so consuming one never hides a word start.
+_W_ALTS = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+_TOTAL_FAST = Candidates(
+    _TOTAL,
+    r"\d+|a(?=\s+total)|total|overall|altogether|in(?=\s+all)|enrolled|included|recruited|"
+    r"randomi|studied|analy|evaluated|examined|investigated|surveyed|reviewed|" + _W_ALTS,
+)
+_ANY_PEOPLE_FAST = Candidates(_ANY_PEOPLE, r"\d+")
+# where _WORD_START can start: the beginning, after a line break, after [.:;] and a space
+_WORD_START_FAST = Candidates(_WORD_START, r"^|(?<=\n)|(?<=[.:;]\s)")
+_DIGIT = re.compile(r"\d")
+
+
+def _has_digit(text: str) -> bool:
+    if _DIGIT.search(text):
+        return True
+    return not text.isascii() and any(c.isdigit() for c in text)
+
+
+def sample_size(text: str, low: str | None = None) -> int | None:
+    """The study's total number of subjects, if stated (``low``: ``text`` lower-cased)."""
+    if low is None:
+        low = lower(text)
+    word_starts = list(_WORD_START_FAST.finditer(text, low))
+    if not word_starts and not _has_digit(text):
         return None
-    for m in _TOTAL.finditer(text):
+    for m in _TOTAL_FAST.finditer(text, low):
         raw = m.group("n") or m.group("n2") or m.group("n3") or m.group("n4")
         v = _num(raw) if raw else None
         if v is not None and not (1900 <= v <= 2030 and raw.isdigit() and len(raw) == 4):
             return v
     cands: list[int] = []
-    for m in _WORD_START.finditer(text):
+    for m in word_starts:
         v = _num(m.group("n"))
         if v is not None:
             cands.append(v)
-    for m in _ANY_PEOPLE.finditer(text):
+    for m in _ANY_PEOPLE_FAST.finditer(text, low):
         raw = m.group("n")
         left = text[max(0, m.start() - 12): m.start()]
         if _NOT_COUNT_LEFT.search(left):
@@ -227,6 +299,8 @@ def sample_size(text: str) -> int | None:
             cands.append(v)
     if cands:
         return max(cands)
+    if "=" not in text:
+        return None
     eqs = [_num(m.group("n")) for m in _N_EQ.finditer(text)]
     vals = [v for v in eqs if v]
     if vals:

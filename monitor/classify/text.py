@@ -27,7 +27,8 @@ WORDNUM = (
 )
 
 # A long number phrase ("four hundred and forty-three", "thirty-six thousand ...").
-_W = "|".join(list(_UNITS) + list(_TENS) + list(_SCALES))
+NUMBER_WORDS = (*_UNITS, *_TENS, *_SCALES)
+_W = "|".join(NUMBER_WORDS)
 WORDNUM_LONG = rf"(?:(?:{_W})(?:(?:[\s-]+(?:and[\s-]+)?)(?:{_W}))*)"
 
 _SPLIT_WORDS = re.compile(r"[\s-]+")

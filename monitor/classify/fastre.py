@@ -1,0 +1,110 @@
+"""Fast matching helpers for the classifier's regular expressions.
+
+Python's ``re`` is slow on long case-insensitive alternations that may start at almost any
+position (about 1 µs per character here): it tries every branch at every position. Two
+cheaper ways to get *the same matches*:
+
+* run a case-sensitive, lower-case pattern on text lower-cased once (``lower()``), and
+* try the pattern only at the positions where a match can start: the occurrences of its
+  literal *heads* (found with ``str.find``, which is fast C code), or the starts of the
+  matches of a cheap *candidate* pattern.
+
+``Headed.search`` / ``Headed.finditer`` return exactly what ``re.search`` / ``re.finditer``
+of the pattern would, provided every match of the pattern starts with one of the heads
+(lower-cased). Patterns keep their own leading ``\\b`` or look-behind: ``match(text, pos)``
+sees the characters before ``pos``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def lower(text: str) -> str:
+    """``text.lower()``, or an ASCII-only lower-casing where that would change the length
+    (a few non-ASCII capitals lower-case to two characters), so positions stay the same."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = text.translate(_ASCII_LOWER)
+    return low
+
+
+def positions(low: str, heads: Iterable[str]) -> list[int]:
+    """Sorted start positions of every occurrence of every head in ``low``."""
+    out: set[int] = set()
+    find = low.find
+    for h in heads:
+        p = find(h)
+        while p != -1:
+            out.add(p)
+            p = find(h, p + 1)
+    return sorted(out)
+
+
+def match_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """The matches ``pattern.finditer(text)`` would give, trying only ``starts`` (ascending).
+
+    Exact when ``starts`` holds every position where a match can start; the pattern must
+    not match the empty string."""
+    end = -1
+    match = pattern.match
+    for p in starts:
+        if p < end:
+            continue
+        m = match(text, p)
+        if m is not None:
+            yield m
+            end = m.end()
+
+
+def first_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> re.Match[str] | None:
+    """The first match of ``pattern`` starting at one of ``starts`` (ascending), if any."""
+    match = pattern.match
+    for p in starts:
+        m = match(text, p)
+        if m is not None:
+            return m
+    return None
+
+
+class Headed:
+    """A lower-case pattern (no IGNORECASE; run it on lower-cased text) whose every match
+    starts with one of ``heads``."""
+
+    __slots__ = ("pattern", "heads")
+
+    def __init__(self, pattern: str, heads: Iterable[str]) -> None:
+        self.pattern = re.compile(pattern)
+        self.heads = tuple(heads)
+
+    def search(self, low: str) -> re.Match[str] | None:
+        for m in match_at(self.pattern, low, positions(low, self.heads)):
+            return m
+        return None
+
+    def finditer(self, low: str) -> Iterator[re.Match[str]]:
+        return match_at(self.pattern, low, positions(low, self.heads))
+
+
+class Candidates:
+    """A pattern tried only at the starts of the matches of a cheap candidate pattern."""
+
+    __slots__ = ("pattern", "candidates")
+
+    def __init__(self, pattern: str | re.Pattern[str], candidates: str, flags: int = 0) -> None:
+        self.pattern = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, flags)
+        self.candidates = re.compile(candidates)
+
+    def finditer(self, text: str, low: str | None = None) -> Iterator[re.Match[str]]:
+        """Matches of the pattern in ``text``; candidates are looked for in ``low``
+        (``text`` lower-cased, same length) when given."""
+        starts = [m.start() for m in self.candidates.finditer(text if low is None else low)]
+        return match_at(self.pattern, text, starts)
+
+    def search(self, text: str, low: str | None = None) -> re.Match[str] | None:
+        for m in self.finditer(text, low):
+            return m
+        return None
