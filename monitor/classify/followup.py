@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .fastre import Candidates, lower, match_at, positions
 from .text import WORDNUM, parse_number, split_sentences, strip_label
 
 WEEKS_PER = {
@@ -55,6 +56,19 @@ QTY_RE = re.compile(
     _I,
 )
 _NUM_RE = re.compile(_NUM, _I)
+# Where a QTY_RE match can start (looked for in the lower-cased sentence): a digit, a number
+# word, or "a"/"an" before a unit. Single digits and number words spelt out as literal
+# alternatives give the scan a first-character set, so it is cheap.
+_NUMBER_HEADS = (
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "zero", "one",
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)
+QTY_FAST = Candidates(
+    QTY_RE,
+    "|".join("0123456789") + "|" + "|".join(_NUMBER_HEADS)
+    + r"|a(?=n?\s+(?:year|month|week|day|decade))",
+)
 
 # Study-time labels: "week 12", "day 1, 3 and 5", "postoperative days (POD) 1, 3, and 5".
 LABEL_RE = re.compile(
@@ -65,6 +79,7 @@ LABEL_RE = re.compile(
     _I,
 )
 _LABEL_NUMS = re.compile(r"\d{1,3}")
+_LABEL_HEADS = ("post", "day", "week", "month", "year", "pod")  # every LABEL_RE match starts so
 
 ANNUAL_RE = re.compile(
     rf"(?<![\w.])(?P<n>\d+|{WORDNUM})\s+(?:annual|yearly)\s+(?:follow[- ]?ups?|visits?|"
@@ -331,17 +346,17 @@ class Sentence:
 
     def __post_init__(self) -> None:
         if not self.low:
-            object.__setattr__(self, "low", self.text.lower())
+            object.__setattr__(self, "low", lower(self.text))
 
 
 def sentences_of(title: str, abstract: str) -> list[Sentence]:
     out: list[Sentence] = []
     if title.strip():
         t = title.strip()
-        out.append(Sentence(t, 0, True, t.lower()))
+        out.append(Sentence(t, 0, True, lower(t)))
     for a, b in split_sentences(abstract):
         s = abstract[a:b]
-        out.append(Sentence(s, a, False, s.lower()))
+        out.append(Sentence(s, a, False, lower(s)))
     return out
 
 
@@ -492,10 +507,10 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
     hits: list[Hit] = []
     for i, sent in enumerate(sents):
         s = sent.text
-        low = s.lower()
+        low = sent.low
         prev: tuple[int, str, bool] | None = None
         has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
-        for m in QTY_RE.finditer(s) if has_unit else ():
+        for m in QTY_FAST.finditer(s, low) if has_unit else ():
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
                 continue
@@ -520,7 +535,8 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                         Hit(round(hi * WEEKS_PER[unit], 3),
                             _phrase(s, m.start(), m.end() + pr.end()), kind, i)
                     )
-        for m in LABEL_RE.finditer(s) if has_unit or "pod" in low else ():
+        label_at = positions(low, _LABEL_HEADS) if has_unit or "pod" in low else ()
+        for m in match_at(LABEL_RE, s, label_at):
             u = m.group("u").lower()
             unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
             if unit not in WEEKS_PER:

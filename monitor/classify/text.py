@@ -87,11 +87,25 @@ _ABBREV = (
     "mo", "yr", "yrs", "sd", "inc", "ltd", "co", "jr", "sr", "p", "u.s", "u.k", "spp", "sp",
     "viz", "est", "dept", "univ", "gen", "var",
 )
-_ABBREV_RE = re.compile(
-    r"\b(?:" + "|".join(re.escape(a) for a in _ABBREV) + r")\.$", re.IGNORECASE
-)
-# Candidate boundaries: end punctuation, optional closing quote/bracket, whitespace.
-_BOUNDARY = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c(\[]?[A-Z0-9\u00c0-\u00dd])|\n+")
+_ABBREV_DOT = tuple(a + "." for a in _ABBREV)
+# Candidate boundaries: end punctuation, optional closing quote/bracket, whitespace. Each
+# branch starts with a literal, so re scans for the first characters quickly.
+_TAIL = r"[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c(\[]?[A-Z0-9\u00c0-\u00dd])"
+_BOUNDARY = re.compile(rf"\.{_TAIL}|!{_TAIL}|\?{_TAIL}|\n\n*")
+
+
+def _ends_with_abbrev(head: str) -> bool:
+    """Does ``head`` end with an abbreviation and its full stop, the abbreviation starting
+    a word (as r"\b(?:e\.g|vs|...)\.$" case-insensitively)?"""
+    low = head.lower()
+    if not low.endswith(_ABBREV_DOT):
+        return False
+    for a in _ABBREV_DOT:
+        if low.endswith(a):
+            i = len(low) - len(a)
+            if i == 0 or not (low[i - 1].isalnum() or low[i - 1] == "_"):
+                return True
+    return False
 _SECTION_LABEL = re.compile(r"^\s*[A-Z][A-Z /&,-]{2,60}:\s+")
 
 
@@ -109,7 +123,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         end = m.end()
         if text[m.start()] == ".":
             head = text[max(start, m.start() - 12): m.start() + 1]
-            if _ABBREV_RE.search(head):
+            if _ends_with_abbrev(head):
                 continue
         if text[m.start()] != "\n":
             seg_end = end
