@@ -95,8 +95,8 @@ _BOUNDARY = re.compile(rf"\.{_TAIL}|!{_TAIL}|\?{_TAIL}|\n\n*")
 
 
 def _ends_with_abbrev(head: str) -> bool:
-    """Does ``head`` end with an abbreviation and its full stop, the abbreviation starting
-    a word (as r"\b(?:e\.g|vs|...)\.$" case-insensitively)?"""
+    """Does ``head`` end with an abbreviation and its full stop ('e.g.', 'vs.'), the
+    abbreviation starting a word? Case-insensitive."""
     low = head.lower()
     if not low.endswith(_ABBREV_DOT):
         return False
