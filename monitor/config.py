@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 NCBI_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
+EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 PREFIX = "LITMON_"
 
 # Values that may come from a NAME_FILE secret.
@@ -65,6 +67,9 @@ class Settings:
     digest_retry_seconds: float = 60.0
     log_format: str = "text"
     log_level: str = "INFO"
+    # other sources: a feed's [trials] and [preprints] tables
+    ctgov_url: str = CTGOV_URL
+    europepmc_url: str = EUROPEPMC_URL
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -179,6 +184,14 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"{PREFIX}EUTILS_URL={url!r}: must be an http(s) URL")
         if not url.endswith("/"):
             out["eutils_url"] = url + "/"
+    for name in ("CTGOV_URL", "EUROPEPMC_URL"):
+        text(name)
+        if name.lower() in out:
+            url = out[name.lower()]
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ConfigError(f"{PREFIX}{name}={url!r}: must be an http(s) URL")
+            if not url.endswith("/"):
+                out[name.lower()] = url + "/"
     text("NCBI_API_KEY")
     text("NCBI_EMAIL")
     if "ncbi_email" in out and not _looks_like_address(out["ncbi_email"]):

@@ -31,6 +31,22 @@ class DigestOptions:
 
 
 @dataclass(frozen=True)
+class TrialsQuery:
+    """A ClinicalTrials.gov v2 search (Essie syntax): query.cond, query.intr, query.term."""
+
+    condition: str = ""
+    intervention: str = ""
+    term: str = ""
+
+
+@dataclass(frozen=True)
+class PreprintsQuery:
+    """A Europe PMC search; litmon adds SRC:PPR (preprints only) and the date window."""
+
+    query: str = ""
+
+
+@dataclass(frozen=True)
 class Feed:
     name: str
     query: str
@@ -41,6 +57,8 @@ class Feed:
     long_term_threshold_weeks: float = 26.0
     digest: DigestOptions = field(default_factory=DigestOptions)
     path: Path | None = None
+    trials: TrialsQuery | None = None  # [trials]: also watch ClinicalTrials.gov
+    preprints: PreprintsQuery | None = None  # [preprints]: also watch Europe PMC preprints
 
     @property
     def display_title(self) -> str:
@@ -133,9 +151,11 @@ def last_fire_time(trigger: CronTrigger, when: datetime) -> datetime:
 
 _TOP_KEYS = {
     "name", "title", "query", "schedule", "report_schedule", "recipients",
-    "long_term_threshold_weeks", "digest",
+    "long_term_threshold_weeks", "digest", "trials", "preprints",
 }
 _DIGEST_KEYS = {"max_items", "send_when_empty", "subject_prefix"}
+_TRIALS_KEYS = {"condition", "intervention", "term"}
+_PREPRINTS_KEYS = {"query"}
 
 
 def load_feed(path: Path) -> Feed:
@@ -221,6 +241,13 @@ def feed_from_mapping(data: dict[str, Any], path: Path) -> Feed:
     if not isinstance(prefix, str) or "\n" in prefix or "\r" in prefix:
         raise bad("digest.subject_prefix", prefix, "must be one line of text")
 
+    trials = _optional_table(data, "trials", _TRIALS_KEYS, bad)
+    if trials is not None and not any(trials.values()):
+        raise bad("trials", trials, "give at least one of condition, intervention, term")
+    preprints = _optional_table(data, "preprints", _PREPRINTS_KEYS, bad)
+    if preprints is not None and not preprints.get("query"):
+        raise bad("preprints.query", preprints.get("query"), "required: a Europe PMC search")
+
     return Feed(
         name=name,
         title=title.strip(),
@@ -232,7 +259,28 @@ def feed_from_mapping(data: dict[str, Any], path: Path) -> Feed:
         digest=DigestOptions(max_items=max_items, send_when_empty=send_when_empty,
                              subject_prefix=prefix),
         path=path,
+        trials=TrialsQuery(**trials) if trials is not None else None,
+        preprints=PreprintsQuery(**preprints) if preprints is not None else None,
     )
+
+
+def _optional_table(data: dict[str, Any], table: str, known: set[str], bad: Any) -> dict[str, str] | None:
+    """An optional table of one-line strings, strictly: unknown keys and non-strings are errors."""
+    if table not in data:
+        return None
+    raw = data[table]
+    if not isinstance(raw, dict):
+        raise bad(table, raw, f"must be a table: [{table}]")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise bad(f"{table}.{key}", value, f"unknown key (known: {', '.join(sorted(known))})")
+        if not isinstance(value, str) or "\n" in value.strip() or "\r" in value:
+            raise bad(f"{table}.{key}", value, "must be one line of text")
+        if value.count('"') % 2 or value.count("(") != value.count(")"):
+            raise bad(f"{table}.{key}", value, "unbalanced quotes or parentheses")
+        out[key] = " ".join(value.split())
+    return out
 
 
 def load_feeds(directory: Path) -> list[Feed]:

@@ -55,6 +55,8 @@ class RunReport:
     error: str | None = None
     digest_id: int | None = None
     known: list[str] = field(default_factory=list, repr=False)  # found and already stored
+    # The feed's other sources ([trials], [preprints]): name -> monitor.sources.run.SourceCounts
+    other: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,8 @@ class RunReport:
             text += f", {self.deleted} deleted by PubMed"
         if self.missing:
             text += f", {len(self.missing)} not returned by EFetch"
+        for name, counts in self.other.items():
+            text += f"; {counts.text(name)}"
         return text
 
 
@@ -104,6 +108,7 @@ def run_feed(
     trigger: str = "manual",
     progress: Callable[[str, int], Progress] | None = None,
     classify: Callable[[Article, float], Any] | None = None,
+    other_sources: dict[str, Any] | None = None,
 ) -> RunReport:
     """Run ``feed`` once. Never raises for PubMed or data errors: they end in a failed run."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -126,6 +131,10 @@ def run_feed(
     try:
         _fetch_and_store(engine, settings, feed, feed_id, run_id, source, report, classify, progress)
         report.requests = getattr(source, "requests_sent", 0) - requests_before
+        from monitor.sources.run import fetch_other_sources
+
+        report.other = fetch_other_sources(engine, settings, feed, feed_id, run_id, classify,
+                                           today=now.date(), clients=other_sources)
         with session_scope(engine) as session:
             _finish_success(session, feed, feed_id, run_id, report, classify, now)
         report.status = "succeeded"
@@ -163,6 +172,8 @@ def _fetch_and_store(
     classify: Callable[[Article, float], Any],
     progress: Callable[[str, int], Progress] | None,
 ) -> None:
+    from monitor.studies import link_records
+
     results = source.search(feed.query, report.window_start, report.window_end)
     pmids: list[str] = list(dict.fromkeys(p for r in results for p in r.pmids))
     report.found = len(pmids)
@@ -182,6 +193,7 @@ def _fetch_and_store(
                 repo.save_classification(session, article.pmid, result)
             report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
             report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
+            link_records(session, sorted(returned))
         report.fetched += len(parsed.articles)
         report.new += len(upserted.new)
         report.updated += len(upserted.updated)
@@ -206,6 +218,10 @@ def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report:
     feed_row.watermark = max(feed_row.watermark or report.window_end, report.window_end)
     feed_row.last_success_at = utcnow()
     session.add(feed_row)
+    if report.other:
+        from monitor.sources.run import advance
+
+        advance(session, feed_id, list(report.other), now.date())
     run_row = session.get(Run, run_id)
     _copy_counts(run_row, report)
     run_row.status, run_row.finished_at = "succeeded", utcnow()
