@@ -77,12 +77,10 @@ def one_line(text: str | None) -> str:
 
 @lru_cache(maxsize=1)
 def domain_labels() -> dict[str, str]:
-    try:
-        from monitor.classify.domains import DOMAIN_LABELS  # type: ignore[attr-defined]
+    """Domain key -> display label, in the order of the classifier's vocabulary file."""
+    from monitor.classify.domains import vocabulary
 
-        return dict(DOMAIN_LABELS)
-    except (ImportError, AttributeError):
-        return {}
+    return vocabulary().labels()
 
 
 def domain_label(key: str) -> str:

@@ -32,7 +32,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -207,18 +206,9 @@ def feed_facts(session: Any, feed_id: int, threshold: float, until: datetime) ->
     return out
 
 
-@lru_cache(maxsize=1)
 def domain_catalogue() -> dict[str, str]:
     """Domain key -> label, in the classifier's vocabulary order."""
-    labels = domain_labels()
-    if labels:
-        return dict(labels)
-    try:
-        from monitor.classify.domains import vocabulary
-
-        return dict(vocabulary().labels()) or dict(DEFAULT_DOMAINS)
-    except (ImportError, AttributeError, OSError, ValueError):
-        return dict(DEFAULT_DOMAINS)
+    return domain_labels() or dict(DEFAULT_DOMAINS)
 
 
 def domain_order(facts: Iterable[Any]) -> list[str]:
