@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from monitor.commands import Context
 from monitor.store.db import make_engine, upgrade
 
-pytest_plugins = ["tests.standin.fixtures", "tests.smtp_fixtures"]
+pytest_plugins = ["tests.standin.fixtures", "tests.smtp_fixtures", "tests.standin.sources_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

@@ -111,3 +111,140 @@ def test_recheck_flags_a_deleted_record_and_an_erratum(cli, small_pubmed, db):
         assert row.has_notice and not row.retracted
     preview = cli("digest", "preview", env=env).out
     assert "PubMed has deleted this record." in preview and "Notice: ErratumIn" in preview
+
+
+# -- (2) ClinicalTrials.gov -------------------------------------------------------------------
+
+import json  # noqa: E402
+
+from monitor.classify.timeframe import classify_trial  # noqa: E402
+from monitor.sources.europepmc import EuropePmcClient, parse_result  # noqa: E402
+from monitor.sources.http import SourceError  # noqa: E402
+from monitor.sources.trials import TrialsClient, parse_study  # noqa: E402
+from monitor.store.models import Classification, StudyLink, TrialRow  # noqa: E402
+
+CT = DATA / "clinicaltrials"
+EPMC = DATA / "europepmc"
+WBC_TRIAL = "NCT09999901"
+EVIDENCE_12M = "Primary outcome: Change in Modified Fatigue Impact Scale (MFIS) — time frame: 12 months"
+
+SOURCES_TOML = """
+[trials]
+condition = "Multiple Sclerosis"
+intervention = "cryotherapy OR cryostimulation"
+
+[preprints]
+query = '("whole-body cryotherapy" OR cryostimulation) AND "multiple sclerosis"'
+"""
+
+
+def study(name: str) -> dict:
+    return json.loads((CT / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def sources_feed(feeds_dir: Path) -> Path:
+    path = feeds_dir / "wbc-ms.toml"
+    path.write_text(path.read_text() + SOURCES_TOML)
+    return path
+
+
+def source_env(pubmed, ctgov, epmc) -> dict[str, str]:
+    return {"LITMON_EUTILS_URL": pubmed.url, "LITMON_CTGOV_URL": ctgov.url,
+            "LITMON_EUROPEPMC_URL": epmc.url, **FAST}
+
+
+def test_a_12_month_primary_time_frame_is_long_term_with_the_time_frame_as_evidence():
+    trial = parse_study(study("synthetic__wbc_ms_NCT09999901.json"))
+    assert (trial.nct_id, trial.status, trial.enrollment, trial.design) == (WBC_TRIAL, "RECRUITING", 60, "randomised-trial")
+    assert [(o.kind, o.time_frame) for o in trial.outcomes] == [
+        ("primary", "12 months"), ("secondary", "Baseline, 2 weeks, 3 and 6 months"),
+        ("secondary", "Baseline and 6 months")]
+    verdict = classify_trial(trial.title, trial.summary, trial.outcomes, threshold_weeks=26,
+                             registry_id=trial.nct_id)
+    assert verdict.long_term == "yes" and verdict.longest_followup_weeks == pytest.approx(52.1, abs=0.2)
+    assert verdict.evidence == EVIDENCE_12M
+    assert WBC_TRIAL in verdict.registry_ids
+    # Real registrations: "1 year" for every outcome; "Week 16" is short-term.
+    real = parse_study(study("aact__NCT06171568.json"))
+    assert classify_trial(real.title, real.summary, real.outcomes).long_term == "yes"
+    short = classify_trial("t", "", parse_study(study("aact__NCT00763412.json")).outcomes, threshold_weeks=200)
+    assert short.long_term == "no" and short.evidence.startswith("Primary outcome: BMI — time frame: 2 year")
+
+
+def test_trials_paging_follows_the_recorded_page_tokens_to_the_end(ctgov_recorded):
+    client = TrialsClient(ctgov_recorded.url, rate=100)
+    pages = list(client.search(condition="Phelan-McDermid Syndrome", page_size=5))
+    assert [len(p) for p in pages] == [5, 5, 0]  # the last page is empty and has no token
+    ids = [t.nct_id for p in pages for t in p]
+    assert len(ids) == len(set(ids)) == 10
+    sent = ctgov_recorded.requests("studies")
+    assert "pageToken" not in sent[0].params and sent[0].params["countTotal"] == "true"
+    assert sent[1].params["pageToken"] == "ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd7KrgP4dnDeTsPkw"
+    assert sent[2].params["pageToken"] == "ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd7KrgP4bmjeauvk_IQ"
+    for later in sent[1:]:  # later pages repeat the query, without countTotal
+        assert later.params["query.cond"] == "Phelan-McDermid Syndrome" and "countTotal" not in later.params
+
+
+def test_trials_transient_faults_are_retried_and_persistent_ones_fail_clearly(ctgov_server):
+    ctgov_server.add_study(study("synthetic__wbc_ms_NCT09999901.json"))
+    for kind in ("500", "429", "truncated", "html", "empty"):
+        ctgov_server.inject(kind)
+    client = TrialsClient(ctgov_server.url, rate=100, backoff_base=0.01, max_attempts=6)
+    assert [t.nct_id for p in client.search(condition="MS") for t in p] == [WBC_TRIAL]
+    assert client.requests_sent == 6
+    ctgov_server.inject("500", times=10)
+    with pytest.raises(SourceError, match=r"failed after 3 attempts: HTTP 500"):
+        list(TrialsClient(ctgov_server.url, rate=100, backoff_base=0.01, max_attempts=3).search(condition="MS"))
+    ctgov_server.faults.clear()
+    ctgov_server.inject("400")
+    with pytest.raises(SourceError, match="not retried"):
+        list(TrialsClient(ctgov_server.url, rate=100, backoff_base=0.01).search(condition="MS"))
+
+
+def test_a_feed_with_trials_stores_them_once_judged_by_their_time_frames(cli, ctgov_server, europepmc_server,
+                                                                          small_pubmed, db, sources_feed):
+    for name in ("synthetic__wbc_ms_NCT09999901.json", "aact__NCT06171568.json", "aact__NCT00763412.json"):
+        ctgov_server.add_study(study(name))
+    env = source_env(small_pubmed, ctgov_server, europepmc_server)
+    out = cli("run", "--no-send", env=env)
+    assert out.code == 0, out.err
+    assert "trials: 3 found, 3 new, 0 updated, 3 added to the feed" in out.out
+    with session_scope(db) as s:
+        row = s.get(TrialRow, WBC_TRIAL)
+        assert (row.status, row.enrollment, row.start_date, row.has_results) == ("RECRUITING", 60, "2026-03-01", False)
+        assert row.outcomes[0] == {"kind": "primary", "measure": "Change in Modified Fatigue Impact Scale (MFIS)",
+                                   "time_frame": "12 months", "description": "MFIS total score, 0-84; higher is worse."}
+        assert s.get(ArticleRow, WBC_TRIAL).source == "trial"
+        c = repo_classification(s, WBC_TRIAL)
+        assert c.long_term == "yes" and c.evidence == EVIDENCE_12M
+    preview = cli("digest", "preview", "--period", "latest", env=env).out
+    assert "ClinicalTrials.gov: https://clinicaltrials.gov/study/NCT09999901" in preview
+    assert f'Evidence: "{EVIDENCE_12M}"' in preview
+    # The next run asks only for trials updated since the watermark (minus the overlap).
+    again = cli("run", "--no-send", env=env)
+    assert again.code == 0, again.err
+    last = ctgov_server.requests("studies")[-1].params
+    assert last["filter.advanced"].startswith("AREA[LastUpdatePostDate]RANGE[") and last["filter.advanced"].endswith(",MAX]")
+    assert count(db, TrialRow) == 3
+
+
+def repo_classification(session, record_id: str):
+    return session.execute(select(Classification).where(Classification.pmid == record_id)).scalar_one()
+
+
+# -- (4) Europe PMC ---------------------------------------------------------------------------
+
+def test_europepmc_paging_follows_the_recorded_cursor_marks_and_reads_preprints(europepmc_recorded):
+    client = EuropePmcClient(europepmc_recorded.url, rate=100)
+    pages = list(client.search("cancer", preprints_only=False, result_type="lite"))
+    assert [len(p) for p in pages] == [100] * 10 + [0]
+    ids = [(r["source"], r["id"]) for p in pages for r in p]
+    assert len(ids) == len(set(ids)) == 1000
+    sent = europepmc_recorded.requests("search")
+    assert sent[0].params["cursorMark"] == "*"
+    assert sent[1].params["cursorMark"] == "AoIIP4T93Cg1MzE0OTUzNA=="
+    preprints = [parse_result(r) for p in pages for r in p if r["source"] == "PPR"]
+    assert len(preprints) == 24 and all(a.kind == "preprint" and a.doi and a.pmid.startswith("PPR") for a in preprints)
+    first = next(a for a in preprints if a.pmid == "PPR1036674")
+    assert first.journal == "medRxiv" and first.title_text.startswith("Red meat intake interacts with a TGF-β")
