@@ -17,7 +17,7 @@ from monitor.digest import find_digest, stored_content
 from monitor.feeds import load_feed
 from monitor.pubmed.client import EutilsClient
 from monitor.runs import run_feed
-from monitor.store.db import make_engine, session_scope
+from monitor.store.db import make_engine, session_scope, upgrade
 from monitor.store.models import ArticleRow, FeedArticle
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -248,3 +248,83 @@ def test_europepmc_paging_follows_the_recorded_cursor_marks_and_reads_preprints(
     assert len(preprints) == 24 and all(a.kind == "preprint" and a.doi and a.pmid.startswith("PPR") for a in preprints)
     first = next(a for a in preprints if a.pmid == "PPR1036674")
     assert first.journal == "medRxiv" and first.title_text.startswith("Red meat intake interacts with a TGF-β")
+
+
+# -- (5) one study, many records --------------------------------------------------------------
+
+PUBLISHED_TITLE = ("Whole-body cryotherapy for fatigue in relapsing-remitting multiple sclerosis: "
+                   "a randomised controlled trial")
+PUBLISHED_ABSTRACT = ("Sixty patients with relapsing-remitting multiple sclerosis were randomised to ten "
+                      "sessions of whole-body cryotherapy or usual care and followed for 12 months. "
+                      "Trial registration: ClinicalTrials.gov NCT09999901.")
+
+
+def as_wbc_publication(el) -> None:
+    """A real PubMed record (28731372, an MS trial) rewritten as the trial's publication."""
+    article = el.find("MedlineCitation/Article")
+    article.find("ArticleTitle").text = PUBLISHED_TITLE
+    abstract = article.find("Abstract")
+    for child in list(abstract):
+        abstract.remove(child)
+    etree.SubElement(abstract, "AbstractText").text = PUBLISHED_ABSTRACT
+
+
+def preprint_results() -> list[dict]:
+    return json.loads((EPMC / "synthetic__wbc_ms_preprint_page.json").read_text())["resultList"]["result"]
+
+
+def test_trial_preprint_and_publication_are_one_study_announced_once_then_as_an_update(
+        cli, ctgov_server, europepmc_server, small_pubmed, db, sources_feed, litmon_env):
+    ctgov_server.add_study(study("synthetic__wbc_ms_NCT09999901.json"))
+    for result in preprint_results():
+        europepmc_server.add_result(result)
+    env = source_env(small_pubmed, ctgov_server, europepmc_server)
+    feed = load_feed(sources_feed)
+    settings = Context(environ={**litmon_env, **env}).settings
+    pubmed = EutilsClient(small_pubmed.url, rate=50)
+    day1 = datetime.now(UTC)
+    upgrade(db)
+
+    first = run_feed(db, settings, feed, pubmed, now=day1)
+    assert first.ok, first.error
+    with session_scope(db) as s:
+        content = stored_content(s, feed, find_digest(s, feed, "latest"))
+    # Two unrelated PubMed records, and the preprint with its registered trial as one item.
+    assert content.total == 3
+    item = next(v for v in content.studies if v.pmid == "PPR9990001")
+    assert [h.record_id for h in item.history] == [WBC_TRIAL] and item.update_note is None
+    assert item.source == "preprint" and item.pubmed_url == "https://europepmc.org/article/PPR/PPR9990001"
+    assert WBC_TRIAL not in {v.pmid for v in content.studies}
+
+    # The journal version appears in PubMed the next day.
+    small_pubmed.load(DATA / "pubmed" / "metapub-efetch" / "28731372.xml")
+    small_pubmed.set_entry_date("28731372", day1.date())
+    small_pubmed.revise("28731372", edit=as_wbc_publication)
+    second = run_feed(db, settings, feed, pubmed, now=day1 + timedelta(days=1))
+    assert second.ok and second.new == 1, second.error
+    with session_scope(db) as s:
+        content = stored_content(s, feed, find_digest(s, feed, "latest"))
+        study_ids = set(s.execute(select(StudyLink.study_id)).scalars())
+        members = set(s.execute(select(StudyLink.record_id)).scalars())
+    assert len(study_ids) == 1 and members == {"28731372", "PPR9990001", WBC_TRIAL}
+    assert [v.pmid for v in content.studies] == ["28731372"]
+    update = content.studies[0]
+    assert update.update_note == "Update: the preprint announced earlier (PPR9990001) is now published"
+    assert {h.record_id: h.announced for h in update.history} == {WBC_TRIAL: True, "PPR9990001": True}
+    assert count(db, ArticleRow) == 5  # every record once
+
+    text = cli("digest", "preview", "--period", "latest", env=env).out
+    assert "1 of them is an update to studies announced before." in text
+    assert ">> Update: the preprint announced earlier (PPR9990001) is now published" in text
+    assert "- ClinicalTrials.gov NCT09999901 (2026 Jan 27), announced earlier: https://clinicaltrials.gov/study/NCT09999901" in text
+    assert "- Preprint (Europe PMC) PPR9990001 (2026 May 5), announced earlier: https://europepmc.org/article/PPR/PPR9990001" in text
+
+    # Later retracted: the re-check flags it and the next digest lists it.
+    small_pubmed.revise("28731372", edit=add_comment_correction("RetractionIn", "Mult Scler. 2027;1:1", "41000003"))
+    assert "1 newly flagged (28731372)" in cli("recheck", env=env).out
+    third = run_feed(db, settings, feed, pubmed, now=day1 + timedelta(days=2))
+    assert third.ok, third.error
+    with session_scope(db) as s:
+        content = stored_content(s, feed, find_digest(s, feed, "latest"))
+    assert [v.pmid for v in content.flagged] == ["28731372"] and content.flagged[0].retracted
+    assert content.total == 0
