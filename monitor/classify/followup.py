@@ -79,6 +79,8 @@ LABEL_RE = re.compile(
     _I,
 )
 _LABEL_NUMS = re.compile(r"\d{1,3}")
+_COMPOUND_LEFT = re.compile(r"\d\s*$")
+_COMPOUND_RIGHT = re.compile(r"\s*(?:months?|weeks?|days?|hours?)\b", _I)
 _LABEL_HEADS = ("post", "day", "week", "month", "year", "pod")  # every LABEL_RE match starts so
 
 ANNUAL_RE = re.compile(
@@ -151,6 +153,23 @@ _L_PROCESS = re.compile(
     r"\bCI\b|confidence interval)[^;]{0,40}$",
     _I,
 )
+# The value of a survival / time-to-event statistic is a result, not an assessment time:
+# "median survival was 31 weeks", "survival in group 2 was 15 weeks".
+_L_SURVIVAL_VALUE = re.compile(
+    r"\b(?:median\s+|mean\s+)?(?:survival(?:\s+time)?|time to (?:death|progression|recurrence|"
+    r"relapse))(?:\s+(?:in|for|of)\s+[^;.%]{0,30}?)?\s+(?:was|were|is|of)\s+"
+    r"(?:about\s+|approximately\s+|only\s+)?$",
+    _I,
+)
+# An intake or treatment window, not an assessment: "enrolled within the first 200 days
+# after the incident", "received treatment within 30 days after diagnosis".
+_L_INTAKE_WINDOW = re.compile(
+    r"\b(?:included|enrol?led|recruited|admitted|present(?:ed|ing)|referred|eligible|"
+    r"registered|randomi[sz]\w*|screened|seen|received|receiving|started|initiated|began|"
+    r"underwent|treated|operated|hospitali[sz]ed)\b[^;.]{0,60}?\bwithin\s+(?:the\s+)?"
+    r"(?:first\s+)?$",
+    _I,
+)
 _R_PERIOD = re.compile(
     r"^[\s\u2010\u2011-]*(?:(?:study|recruitment|enrol?lment|inclusion|accrual|calendar|"
     r"retrospective|review|data collection|observation(?:al)?)\s+)?(?:period|span|window|"
@@ -161,7 +180,7 @@ _R_OBS_PERIOD = re.compile(r"^[\s\u2010\u2011-]*(?:observation|follow[- ]?up)\s+
 _L_SPAN = re.compile(
     r"(?:\bover\s+(?:an?|the)\s*$|\b(?:over|during|in|within)\s+(?:a|the)\s+(?:\w+\s+)?period\s+of\s*$|"
     r"\b(?:recruit\w*|enrol?l\w*|accru\w*|review\w*|identified|admitted|presenting|presented|"
-    r"consecutive\w*|screened|registered|operated|collected|retrieved|seen|referred|"
+    r"consecutive\w*|screened|registered|operated|collected|retrieved|seen|referred|sampl\w*|"
     r"conducted|included|evaluated|treated at|performed at)\b[^;]{0,50}?"
     r"\b(?:over|during|throughout|across|in)\s+(?:an?\s+|the\s+)?(?:(?:period|span|total)\s+of\s+)?$)",
     _I,
@@ -410,6 +429,12 @@ def _classify(
         return None
     if _L_PAST.search(left) or _L_EXPOSURE.search(left) or _L_PROCESS.search(left):
         return None
+    if not _L_FOLLOW.search(left):
+        if _L_SURVIVAL_VALUE.search(left):
+            return None
+        w = _L_INTAKE_WINDOW.search(left)
+        if w and not _OUTCOME_WORDS.search(w.group(0)):  # "presented with recurrence within"
+            return None
     if _R_OBS_PERIOD.match(right):
         return ("follow-up", a, b + _R_OBS_PERIOD.match(right).end(), False)  # type: ignore[union-attr]
     if _R_PERIOD.match(right):
@@ -549,6 +574,8 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
             left = s[max(0, m.start() - 20): m.start()]
             if re.search(r"(?:per|every|each|a|/)\s*$", left, _I):
                 continue
+            if _COMPOUND_LEFT.search(left) or _COMPOUND_RIGHT.match(s, m.end()):
+                continue  # "8 years 8 months": a compound duration, not a label
             hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
                             "assessment", i))
         for m in ANNUAL_RE.finditer(s) if ("annual" in low or "yearly" in low) else ():
