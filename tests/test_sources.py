@@ -328,3 +328,76 @@ def test_trial_preprint_and_publication_are_one_study_announced_once_then_as_an_
         content = stored_content(s, feed, find_digest(s, feed, "latest"))
     assert [v.pmid for v in content.flagged] == ["28731372"] and content.flagged[0].retracted
     assert content.total == 0
+
+
+# -- (3) import -------------------------------------------------------------------------------
+
+MEDLINE = DATA / "eutils" / "medline"
+MEDLINE_PMIDS = {"12230038", "16403221", "23039619"}
+
+RIS_TEXT = """\
+TY  - JOUR
+TI  - Whole-body cryotherapy and fatigue in multiple sclerosis: a pilot study
+AU  - Nowak, Anna
+AU  - Schmidt, Bernd
+PY  - 2019
+JO  - Multiple Sclerosis Journal
+VL  - 25
+SP  - 100
+EP  - 108
+DO  - 10.1000/wbc-ms-pilot
+AB  - Twenty patients received ten sessions of whole-body cryotherapy; fatigue was assessed after 3 months.
+ER  -
+TY  - JOUR
+TI  - Effects of different parameters in the fast scanning method for HIFU treatment.
+AU  - Qiao, Shan
+PY  - 2012
+DO  - 10.1118/1.4748329
+ER  -
+TY  - JOUR
+TI  - A high level interface to SCOP and ASTRAL implemented in python.
+AN  - 16403221
+PY  - 2006
+ER  -
+"""
+
+
+def test_import_of_the_real_medline_files_stores_each_record_once(cli, db):
+    first = cli("import", str(MEDLINE / "pubmed_result2.txt"))
+    assert first.code == 0, first.err
+    with session_scope(db) as s:
+        stored = set(s.execute(select(ArticleRow.pmid)).scalars())
+        linked = set(s.execute(select(FeedArticle.pmid)).scalars())
+        judged = set(s.execute(select(Classification.pmid)).scalars())
+    assert len(stored) == 4 and stored == linked == judged
+    assert "4 records read, 4 stored, 0 already stored, 4 added to the feed" in first.out
+    for name in ("pubmed_result1.txt", "pubmed_result2.txt", "pubmed_result3.txt"):
+        assert cli("import", str(MEDLINE / name), "--feed", "wbc-ms").code == 0
+    assert count(db, ArticleRow) == 6 and count(db, FeedArticle) == 6
+    with session_scope(db) as s:
+        assert MEDLINE_PMIDS <= set(s.execute(select(ArticleRow.pmid)).scalars())
+        hifu = s.get(ArticleRow, "23039619")
+        assert (hifu.doi, hifu.journal, hifu.pub_date_text, hifu.source) == ("10.1118/1.4748329", "Med Phys", "2012 Oct", "pubmed")
+        assert s.get(ArticleRow, "16403221").pmcid == "PMC1373603"
+    preview = cli("digest", "preview").out
+    assert "6 new studies" in preview and "Effects of different parameters in the fast scanning method" in preview
+
+
+def test_ris_import_stores_new_entries_and_links_known_ones(cli, db, tmp_path):
+    assert cli("import", str(MEDLINE / "pubmed_result3.txt")).code == 0
+    ris = tmp_path / "found-by-hand.ris"
+    ris.write_text(RIS_TEXT)
+    out = cli("import", str(ris))
+    assert out.code == 0, out.err
+    # 23039619 is known by its DOI; 16403221 is new by its PMID (AN); the pilot has neither.
+    assert "3 records read, 2 stored, 1 already stored, 2 added to the feed" in out.out
+    with session_scope(db) as s:
+        rows = {r.pmid: r for r in s.execute(select(ArticleRow)).scalars()}
+    pilot = next(r for r in rows.values() if r.pmid.startswith("ris-"))
+    assert pilot.source == "import" and pilot.doi == "10.1000/wbc-ms-pilot" and pilot.pub_year == 2019
+    assert rows["16403221"].source == "pubmed" and len(rows) == 3
+    assert cli("import", str(ris)).out.endswith("3 records read, 0 stored, 3 already stored, 0 added to the feed\n")
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    failed = cli("import", str(bad))
+    assert failed.code == 2 and "neither a MEDLINE file" in failed.err
