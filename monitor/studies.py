@@ -78,11 +78,12 @@ def link_records(session: Any, record_ids: Sequence[str]) -> int:
     Returns how many links were made. Safe to repeat.
     """
     made = 0
+    index = _Index(session)
     for rec_id in record_ids:
         row = session.get(ArticleRow, rec_id)
         if row is None:
             continue
-        for other, reason in _candidates(session, row).items():
+        for other, reason in _candidates(session, row, index).items():
             if other != rec_id and _union(session, rec_id, other, reason):
                 made += 1
     return made
@@ -106,7 +107,36 @@ def _union(session: Any, a: str, b: str, reason: str) -> bool:
     return True
 
 
-def _candidates(session: Any, row: ArticleRow) -> dict[str, str]:
+class _Index:
+    """What a batch of records is matched against that has no SQL index: the PMIDs trials list
+    as their results and the PMIDs preprints were published as. Read once per batch."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._trial_refs: dict[str, list[str]] | None = None
+        self._published: dict[str, list[str]] | None = None
+
+    @property
+    def trial_refs(self) -> dict[str, list[str]]:
+        if self._trial_refs is None:
+            self._trial_refs = {}
+            for nct, refs in self.session.execute(select(TrialRow.nct_id, TrialRow.reference_pmids)):
+                for pmid in refs or ():
+                    self._trial_refs.setdefault(str(pmid), []).append(nct)
+        return self._trial_refs
+
+    @property
+    def published(self) -> dict[str, list[str]]:
+        if self._published is None:
+            self._published = {}
+            for ppr, record in self.session.execute(select(ArticleRow.pmid, ArticleRow.record)
+                                                    .where(ArticleRow.source == "preprint")):  # type: ignore[arg-type]
+                for pmid in _published_pmids(Article.from_json(record)):
+                    self._published.setdefault(pmid, []).append(ppr)
+        return self._published
+
+
+def _candidates(session: Any, row: ArticleRow, index: _Index) -> dict[str, str]:
     found: dict[str, str] = {}
     article = Article.from_json(row.record)
     source = row.source or "pubmed"
@@ -136,13 +166,8 @@ def _candidates(session: Any, row: ArticleRow) -> dict[str, str]:
         if trial is not None and trial.reference_pmids:
             add(repo.stored_pmids(session, list(trial.reference_pmids)), "pmid")
     if source in ("pubmed", "import"):
-        for nct, refs in session.execute(select(TrialRow.nct_id, TrialRow.reference_pmids)):
-            if row.pmid in (refs or ()):
-                add([nct], "pmid")
-        for ppr, record in session.execute(select(ArticleRow.pmid, ArticleRow.record)
-                                           .where(ArticleRow.source == "preprint")):  # type: ignore[arg-type]
-            if row.pmid in _published_pmids(Article.from_json(record)):
-                add([ppr], "preprint")
+        add(index.trial_refs.get(row.pmid, ()), "pmid")
+        add(index.published.get(row.pmid, ()), "preprint")
     if source == "preprint":
         add(repo.stored_pmids(session, sorted(_published_pmids(article))), "preprint")
     if source in ("pubmed", "import", "preprint") and len(row.title) >= _MIN_TITLE:

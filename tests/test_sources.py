@@ -401,3 +401,28 @@ def test_ris_import_stores_new_entries_and_links_known_ones(cli, db, tmp_path):
     bad.write_text("hello\n")
     failed = cli("import", str(bad))
     assert failed.code == 2 and "neither a MEDLINE file" in failed.err
+
+
+def test_a_results_paper_listed_by_a_known_trial_is_announced_as_an_update(
+        ctgov_server, europepmc_server, empty_eutils_server, db, sources_feed, litmon_env):
+    trial = study("synthetic__wbc_ms_NCT09999901.json")
+    trial["protocolSection"]["referencesModule"] = {"references": [
+        {"pmid": "11700088", "type": "BACKGROUND", "citation": "Background reading."},
+        {"pmid": "11748933", "type": "RESULT", "citation": "The trial's results."}]}
+    ctgov_server.add_study(trial)
+    env = source_env(empty_eutils_server, ctgov_server, europepmc_server)
+    feed = load_feed(sources_feed)
+    settings = Context(environ={**litmon_env, **env}).settings
+    pubmed = EutilsClient(empty_eutils_server.url, rate=50)
+    upgrade(db)
+    day1 = datetime.now(UTC)
+    assert run_feed(db, settings, feed, pubmed, now=day1).ok
+    empty_eutils_server.add_records((DATA / "pubmed" / "pubmed2.xml").read_bytes(), entry_date=day1.date())
+    second = run_feed(db, settings, feed, pubmed, now=day1 + timedelta(days=1))
+    assert second.ok, second.error
+    with session_scope(db) as s:
+        content = stored_content(s, feed, find_digest(s, feed, "latest"))
+    by_id = {v.pmid: v for v in content.studies}
+    assert set(by_id) == {"11748933", "11700088"}  # a BACKGROUND reference is another study
+    assert by_id["11748933"].update_note == "Update: Results paper for registered trial NCT09999901, announced earlier"
+    assert by_id["11700088"].update_note is None and by_id["11700088"].history == ()
