@@ -189,8 +189,7 @@ def _fetch_and_store(
         returned = {a.pmid for a in parsed.articles}
         with session_scope(engine) as session:
             upserted = repo.upsert_articles(session, parsed.articles)
-            for article, result in classified:
-                repo.save_classification(session, article.pmid, result)
+            repo.save_classifications(session, [(a.pmid, r) for a, r in classified])
             report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
             report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
             link_records(session, sorted(returned))
@@ -243,8 +242,9 @@ def _classify_missing(session: Any, pmids: list[str], threshold: float,
                                               Classification.threshold_weeks == float(threshold))
         ).scalars())
     todo = [p for p in pmids if p not in have]
-    for pmid, article in repo.load_articles(session, todo).items():
-        repo.save_classification(session, pmid, classify(article, threshold))
+    repo.save_classifications(session, [
+        (pmid, classify(article, threshold)) for pmid, article in repo.load_articles(session, todo).items()
+    ])
 
 
 def after_success(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: datetime) -> int | None:

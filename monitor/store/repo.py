@@ -33,20 +33,37 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+def _insert(session: Session, model: type[SQLModel]) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were really inserted."""
+    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were really inserted.
+
+    One statement, executed for many rows (compiled once, batched by SQLAlchemy's
+    insertmanyvalues); counted with RETURNING, because psycopg reports rowcount -1 here.
+    """
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
     table = model.__table__  # type: ignore[attr-defined]
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    key = list(table.primary_key.columns)
-    total = 0
-    for part in chunks(rows, max(1, CHUNK // max(1, len(rows[0])))):
-        # RETURNING, not rowcount: psycopg reports -1 for a multi-row INSERT ... ON CONFLICT.
-        stmt = ins.values(list(part)).on_conflict_do_nothing().returning(*key)
-        total += len(session.execute(stmt).all())
-    return total
+    stmt = _insert(session, model).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return len(session.execute(stmt, rows).all())
+
+
+def upsert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]],
+                conflict: list[str]) -> None:
+    """INSERT ... ON CONFLICT (conflict columns) DO UPDATE every other given column."""
+    if not rows:
+        return
+    ins = _insert(session, model)
+    update_cols = [c for c in rows[0] if c not in conflict]
+    stmt = ins.on_conflict_do_update(
+        index_elements=conflict, set_={c: ins.excluded[c] for c in update_cols}
+    )
+    session.execute(stmt, rows)
 
 
 # -- feeds ------------------------------------------------------------------------------------
@@ -67,8 +84,10 @@ def feed_by_name(session: Session, name: str) -> FeedRow | None:
 
 # -- articles ---------------------------------------------------------------------------------
 
-def record_hash(article: Article) -> str:
-    canonical = json.dumps(article.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def record_hash(article: Article, record: dict[str, Any] | None = None) -> str:
+    """sha256 of the canonical JSON of the record (pass ``record`` if already serialised)."""
+    data = article.to_json() if record is None else record
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -79,7 +98,7 @@ def stored_pmids(session: Session, pmids: Sequence[str]) -> set[str]:
     return found
 
 
-def _article_values(article: Article, digest: str) -> dict[str, Any]:
+def _article_values(article: Article, digest: str, record: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     return {
         "pmid": article.pmid,
@@ -95,7 +114,7 @@ def _article_values(article: Article, digest: str) -> dict[str, Any]:
         "retracted": article.is_retracted,
         "has_notice": bool(article.corrections),
         "deleted": False,
-        "record": article.to_json(),
+        "record": record,
         "record_hash": digest,
         "created_at": now,
         "updated_at": now,
@@ -133,15 +152,16 @@ def upsert_articles(session: Session, articles: Sequence[Article]) -> UpsertResu
             existing[pmid] = (version, digest)
     fresh: list[dict[str, Any]] = []
     for pmid, article in latest.items():
-        digest = record_hash(article)
+        record = article.to_json()
+        digest = record_hash(article, record)
         if pmid not in existing:
-            fresh.append(_article_values(article, digest))
+            fresh.append(_article_values(article, digest, record))
             continue
         version, old_digest = existing[pmid]
         if article.version < version or old_digest == digest:
             result.unchanged.append(pmid)
             continue
-        values = _article_values(article, digest)
+        values = _article_values(article, digest, record)
         values.pop("created_at")
         values.pop("pmid")
         session.execute(update(ArticleRow).where(ArticleRow.pmid == pmid).values(**values))  # type: ignore[arg-type]
@@ -180,28 +200,34 @@ def load_articles(session: Session, pmids: Sequence[str]) -> dict[str, Article]:
 
 def save_classification(session: Session, pmid: str, result: Any) -> None:
     """Insert or replace the classification of ``pmid`` at ``result.threshold_weeks``."""
-    values = {
-        "version": result.version,
-        "long_term": result.long_term,
-        "longest_followup_weeks": result.longest_followup_weeks,
-        "evidence": result.evidence,
-        "reason": result.reason,
-        "design": result.design,
-        "sample_size": result.sample_size,
-        "relevance": result.relevance,
-        "outcome_domains": list(result.outcome_domains),
-        "registry_ids": list(result.registry_ids),
-        "details": result.to_json(),
-        "classified_at": utcnow(),
-    }
-    threshold = float(result.threshold_weeks)
-    inserted = insert_ignore(session, Classification, [{"pmid": pmid, "threshold_weeks": threshold, **values}])
-    if not inserted:
-        session.execute(
-            update(Classification)
-            .where(Classification.pmid == pmid, Classification.threshold_weeks == threshold)  # type: ignore[arg-type]
-            .values(**values)
-        )
+    save_classifications(session, [(pmid, result)])
+
+
+def save_classifications(session: Session, items: Sequence[tuple[str, Any]]) -> None:
+    """Insert or replace many classifications in one statement."""
+    now = utcnow()
+    rows = [
+        {
+            "pmid": pmid,
+            "threshold_weeks": float(result.threshold_weeks),
+            "version": result.version,
+            "long_term": result.long_term,
+            "longest_followup_weeks": result.longest_followup_weeks,
+            "evidence": result.evidence,
+            "reason": result.reason,
+            "design": result.design,
+            "sample_size": result.sample_size,
+            "relevance": result.relevance,
+            "outcome_domains": list(result.outcome_domains),
+            "registry_ids": list(result.registry_ids),
+            "details": result.to_json(),
+            "classified_at": now,
+        }
+        for pmid, result in items
+    ]
+    # Keyed by (pmid, threshold): one article judged twice in a batch keeps the last judgement.
+    unique = list({(r["pmid"], r["threshold_weeks"]): r for r in rows}.values())
+    upsert_rows(session, Classification, unique, ["pmid", "threshold_weeks"])
 
 
 def classification_for(session: Session, pmid: str, threshold_weeks: float) -> Classification | None:
