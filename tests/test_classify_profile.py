@@ -120,3 +120,46 @@ def test_classification_profile_and_json() -> None:
     assert j["relevance"] == "whole-body-cryotherapy"
     assert j["version"] == c.version and j["threshold_weeks"] == 26.0
     assert j["time_points"][0]["kind"] in {"assessment", "follow-up"}
+
+
+def _domains_by_plain_search(text: str) -> tuple[str, ...]:
+    """Reference: one case-insensitive search per domain over the whole text (slow)."""
+    import re
+
+    from monitor.classify.domains import _acronym_pattern, _term_pattern
+
+    out = []
+    for d in vocabulary().domains:
+        terms = "|".join(_term_pattern(t) for t in sorted(d.terms, key=len, reverse=True))
+        acrs = "|".join(_acronym_pattern(a) for a in sorted(d.acronyms, key=len, reverse=True))
+        if (terms and re.search(r"(?<![\w-])(?:" + terms + ")", text, re.IGNORECASE)) or (
+            acrs and re.search(r"(?<![\w-])(?:" + acrs + ")", text)
+        ):
+            out.append(d.key)
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SF36 and sf 12 were given; C reactive protein and Creactive protein rose.",
+        "Painful joints; analgesics were used; six minute walking distance improved.",
+        "Painstaking work, a sickness-impact-profile, isoprostanes and cold burns.",
+        "IL-6, IL-1β and hs-CRP; TNF-alpha fell; CRP-levels; xCRP is no acronym.",
+        "Quality-of-life (health related quality  of life) and well being; wellbeing.",
+        "Alzheimer's disease, (depression) and /fatigue/; EDSS_score; qol.",
+    ],
+)
+def test_outcome_domains_word_index_matches_a_plain_search(text: str) -> None:
+    assert outcome_domains(text) == _domains_by_plain_search(text)
+
+
+def test_outcome_domains_word_index_matches_a_plain_search_on_the_dev_set() -> None:
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "data" / "eval" / "dev-abstracts.json")
+                      .read_text(encoding="utf-8"))
+    for r in data.values():
+        text = r.get("QUESTION", "") + "\n" + "\n".join(r.get("CONTEXTS", []))
+        assert outcome_domains(text) == _domains_by_plain_search(text)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .fastre import first_at, lower, positions
+from .fastre import lower
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Vocabulary:
     # per domain: lower-case terms pattern (for lower-cased text), case-sensitive acronyms
     per_domain: tuple[tuple[Domain, re.Pattern[str] | None, re.Pattern[str] | None], ...] = ()
     literals: dict[str, tuple[str, ...]] | None = None  # lower-case: a match starts with one
+    # word index of the terms and acronyms, see _gate() and outcome_domains()
+    index: _Index | None = None
 
     def labels(self) -> dict[str, str]:
         return {d.key: d.label for d in self.domains}
@@ -41,6 +43,40 @@ def _term_pattern(term: str) -> str:
 
 def _acronym_pattern(acr: str) -> str:
     return re.escape(acr) + r"(?![\w])"
+
+
+_NON_WORD = re.compile(r"[^\w\s]+")  # what is left after it, split at spaces: the \w+ runs
+_LEAD_WORD = re.compile(r"\w*")
+_RUNS = re.compile(r"\w+")
+
+
+# (head, gate, exact, others): see _gate()
+_Gate = tuple[str, str, bool, tuple[str, ...]]
+# (domain key, head, others, is_acronym)
+_Entry = tuple[str, str, tuple[str, ...], bool]
+
+
+@dataclass(frozen=True)
+class _Index:
+    exact: dict[str, tuple[_Entry, ...]]  # gate word -> entries that need it as a word
+    loose: tuple[_Entry, ...]  # entries whose head need only occur as a substring
+
+
+def _gate(head: str, term: str, wild: bool) -> _Gate:
+    r"""(head, gate, exact, others) for a lower-case term (or acronym) without its ``*``.
+
+    A match of the term starts at a word start (look-behind ``(?<![\w-])``) with ``gate``,
+    the term's leading run of word characters. When ``exact``, the word there *is* ``gate``
+    (the term ends there, or goes on with a space or a literal non-word character), so the
+    term can only match if ``gate`` is one of the text's words (the runs of ``\w``);
+    otherwise (a wildcard, an optional hyphen: 'sf-36' also matches 'sf36') that word only
+    starts with ``gate``, and the substring test ``head in text`` decides, as before. Every
+    other word run of the term (``others``) occurs literally in any match, so all must occur
+    in the text too."""
+    gate = _LEAD_WORD.match(term).group(0)  # type: ignore[union-attr]
+    rest = term[len(gate):]
+    exact = bool(gate) and ((not rest and not wild) or (bool(rest) and rest[0] != "-"))
+    return head, gate, exact, tuple(_RUNS.findall(rest))
 
 
 def load_vocabulary(text: str) -> Vocabulary:
@@ -76,6 +112,8 @@ def load_vocabulary(text: str) -> Vocabulary:
     acronyms_re = re.compile(r"(?<![\w-])(?:" + "|".join(agroups) + ")") if agroups else None
     per: list[tuple[Domain, re.Pattern[str] | None, re.Pattern[str] | None]] = []
     literals: dict[str, tuple[str, ...]] = {}
+    exact: dict[str, list[_Entry]] = {}
+    loose: list[_Entry] = []
     for d in domains:
         t_re = a_re = None
         if d.terms:
@@ -92,13 +130,44 @@ def load_vocabulary(text: str) -> Vocabulary:
         literals[d.key] = tuple(
             dict.fromkeys(re.split(r"[\s-]", t.rstrip("*").lower())[0] for t in d.terms)
         )
-    return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals)
+        gated = [
+            (*_gate(re.split(r"[\s-]", t.rstrip("*").lower())[0], t.rstrip("*").lower(),
+                    t.endswith("*")), False)
+            for t in d.terms
+        ]
+        # an acronym is matched case-sensitively and exactly (no optional hyphen): the
+        # lower-cased text's word at the match is its leading word run, lower-cased
+        gated += [
+            (a, _LEAD_WORD.match(a.lower()).group(0), True, (), True)  # type: ignore[union-attr]
+            for a in d.acronyms
+        ]
+        for head, gate, is_exact, others, acr in gated:
+            entry = (d.key, head, others, acr)
+            if is_exact:
+                exact.setdefault(gate, []).append(entry)
+            else:
+                loose.append(entry)
+    index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose))
+    return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals, index)
 
 
 @lru_cache(maxsize=1)
 def vocabulary() -> Vocabulary:
     text = resources.files(__package__).joinpath("domains.toml").read_text(encoding="utf-8")
     return load_vocabulary(text)
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, heads: list[str]) -> bool:
+    """Does ``pattern`` match at an occurrence of one of ``heads`` (any order will do)?"""
+    match = pattern.match
+    find = text.find
+    for h in heads:
+        p = find(h)
+        while p != -1:
+            if match(text, p) is not None:
+                return True
+            p = find(h, p + 1)
+    return False
 
 
 def outcome_domains(
@@ -110,17 +179,35 @@ def outcome_domains(
     v = vocab or vocabulary()
     if low is None:
         low = lower(text)
+    index = v.index
+    assert index is not None
+    # the words of the text (runs of \w): a term whose match starts with a whole word can
+    # only match if that word is among them; a set intersection finds those terms at once
+    words = set(_NON_WORD.sub(" ", low).split())
+    heads: dict[str, list[str]] = {}  # domain key -> term heads worth trying
+    acrs: dict[str, list[str]] = {}  # domain key -> acronyms worth trying
+    exact = index.exact
+    for w in words & exact.keys():
+        for key, head, others, acr in exact[w]:
+            if acr:
+                if head in text:
+                    acrs.setdefault(key, []).append(head)
+            elif all(o in low for o in others):
+                heads.setdefault(key, []).append(head)
+    for key, head, others, acr in index.loose:
+        if acr:
+            if head in text:
+                acrs.setdefault(key, []).append(head)
+        elif head in low and all(o in low for o in others):
+            heads.setdefault(key, []).append(head)
     found: list[str] = []
-    literals = v.literals or {}
     for d, term_re, acr_re in v.per_domain:
         # a term match starts at an occurrence of its first word: try only there
-        if term_re is not None:
-            heads = [lit for lit in literals[d.key] if lit in low]
-            if heads and first_at(term_re, low, positions(low, heads)):
-                found.append(d.key)
-                continue
-        if acr_re is not None:
-            acrs = [a for a in d.acronyms if a in text]
-            if acrs and first_at(acr_re, text, positions(text, acrs)):
-                found.append(d.key)
+        h = heads.get(d.key)
+        if h and term_re is not None and _matches_at(term_re, low, h):
+            found.append(d.key)
+            continue
+        a = acrs.get(d.key)
+        if a and acr_re is not None and _matches_at(acr_re, text, a):
+            found.append(d.key)
     return tuple(found)
