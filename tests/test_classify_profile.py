@@ -41,6 +41,12 @@ def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None
         ("Sixty-seven adult outpatients, including 15 minorities, were randomised.", 67),
         ("Children (n = 45) were studied.", 45),
         ("No counts here.", None),
+        ("In all,  eighty-one women took part; in 2010 we randomised 30 of them.", 81),
+        ("We enrolled 1,204 consecutive patients; a  total\nof 1,100 were analysed.", 1204),
+        ("Overall, 75 people answered; 1998 was the first year.", 75),
+        ("Data came from 2015 patients' records: 350 cases were analysed.", 350),
+        ("Methods: thirty patients and 12 controls.", 30),
+        ("The someone cohort: none of the patients; two-thirds.", None),
     ],
 )
 def test_sample_size(text: str, n: int | None) -> None:

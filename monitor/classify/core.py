@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
-from .fastre import lower
+from .fastre import lower, words_of
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -174,6 +174,7 @@ def classify(
     abstract = abstract or ""
     full = f"{title}\n{abstract}"
     low = lower(full)  # lower-cased once; the profile patterns run on it
+    words = words_of(low)  # its words, to skip patterns whose first word is absent
     mesh_l = {m.lower() for m in mesh}
     design = design_of(full, mesh, publication_types, low)
     sents = fu.sentences_of(title, abstract)
@@ -244,9 +245,9 @@ def classify(
         evidence=evidence,
         reason=reason,
         design=design,
-        sample_size=sample_size(body, body_low),
+        sample_size=sample_size(body, body_low, words),
         registry_ids=registry_ids(full, low),
-        outcome_domains=outcome_domains(full, low=low),
+        outcome_domains=outcome_domains(full, low=low, words=words),
         relevance=relevance[0],
         relevance_note=relevance[1],
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .fastre import lower
+from .fastre import lower, words_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,6 @@ def _acronym_pattern(acr: str) -> str:
     return re.escape(acr) + r"(?![\w])"
 
 
-_NON_WORD = re.compile(r"[^\w\s]+")  # what is left after it, split at spaces: the \w+ runs
 _LEAD_WORD = re.compile(r"\w*")
 _RUNS = re.compile(r"\w+")
 
@@ -171,11 +170,13 @@ def _matches_at(pattern: re.Pattern[str], text: str, heads: list[str]) -> bool:
 
 
 def outcome_domains(
-    text: str, vocab: Vocabulary | None = None, low: str | None = None
+    text: str, vocab: Vocabulary | None = None, low: str | None = None,
+    words: set[str] | None = None,
 ) -> tuple[str, ...]:
     """Keys of the domains whose terms occur in ``text``, in vocabulary order.
 
-    ``low``: ``text`` lower-cased (fastre.lower), when at hand."""
+    ``low``: ``text`` lower-cased (fastre.lower), ``words``: ``fastre.words_of(low)``, when
+    at hand."""
     v = vocab or vocabulary()
     if low is None:
         low = lower(text)
@@ -183,7 +184,8 @@ def outcome_domains(
     assert index is not None
     # the words of the text (runs of \w): a term whose match starts with a whole word can
     # only match if that word is among them; a set intersection finds those terms at once
-    words = set(_NON_WORD.sub(" ", low).split())
+    if words is None:
+        words = words_of(low)
     heads: dict[str, list[str]] = {}  # domain key -> term heads worth trying
     acrs: dict[str, list[str]] = {}  # domain key -> acronyms worth trying
     exact = index.exact

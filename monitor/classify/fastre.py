@@ -32,6 +32,24 @@ def lower(text: str) -> str:
     return low
 
 
+_NON_WORD = re.compile(r"[^\w\s]+")
+_DIGIT_RUN = re.compile(r"\d\d*")  # (not \d+: a leading class lets re skip to digits fast)
+
+
+def words_of(low: str) -> set[str]:
+    r"""The words of ``low``: its maximal runs of ``\w`` characters (as ``re.findall(r"\w+")``).
+
+    A pattern whose every match starts at a word start with literal ``w`` followed by a
+    non-word character can only match when ``w in words_of(text)``: one set look-up instead
+    of a substring search through the text."""
+    return set(_NON_WORD.sub(" ", low).split())
+
+
+def digit_starts(text: str) -> list[int]:
+    r"""Start positions of the maximal runs of digits (``\d``) in ``text``."""
+    return [m.start() for m in _DIGIT_RUN.finditer(text)]
+
+
 def positions(low: str, heads: Iterable[str]) -> list[int]:
     """Sorted start positions of every occurrence of every head in ``low``."""
     out: set[int] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .fastre import Candidates, Headed, lower
+from .fastre import Headed, digit_starts, lower, match_at, positions, words_of
 from .text import NUMBER_WORDS, WORDNUM_LONG, parse_number
 
 _I = re.IGNORECASE
@@ -251,18 +251,19 @@ _WORD_START = re.compile(
 )
 
 
-# Where a match of _TOTAL / _ANY_PEOPLE can start (fastre.Candidates, on lower-cased text):
-# a number, or the first word of a "total"/verb branch. Every candidate is made of word
-# characters only, so consuming one never hides a word start.
-_W_ALTS = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
-_TOTAL_FAST = Candidates(
-    _TOTAL,
-    r"\d+|a(?=\s+total)|total|overall|altogether|in(?=\s+all)|enrolled|included|recruited|"
-    r"randomi|studied|analy|evaluated|examined|investigated|surveyed|reviewed|" + _W_ALTS,
-)
-_ANY_PEOPLE_FAST = Candidates(_ANY_PEOPLE, r"\d+")
+# Where a match of _TOTAL / _ANY_PEOPLE / _WORD_START can start (on lower-cased text): a
+# digit run, or a word that is a number word or the first word of a "total"/verb branch.
+# Each such word is followed by a non-word character in any match, so it is a whole word
+# of the text: a set look-up (fastre.words_of) tells whether to look for it at all.
+_TOTAL_WORDS = frozenset((
+    "total", "overall", "altogether", "enrolled", "included", "recruited", "randomized",
+    "randomised", "randomization", "randomisation", "studied", "analyzed", "analysed",
+    "evaluated", "examined", "investigated", "surveyed", "reviewed", *NUMBER_WORDS,
+))  # "a total of" matches where "total of" does, with the same number
+_NUMBER_WORDS = frozenset(NUMBER_WORDS)
+_IN_ALL = re.compile(r"in(?=\s+all)")
 # where _WORD_START can start: the beginning, after a line break, after [.:;] and a space
-_WORD_START_FAST = Candidates(_WORD_START, r"^|(?<=\n)|(?<=[.:;]\s)")
+_WORD_START_AT = re.compile(r"\n|[.:;]\s")
 _DIGIT = re.compile(r"\d")
 
 
@@ -272,24 +273,52 @@ def _has_digit(text: str) -> bool:
     return not text.isascii() and any(c.isdigit() for c in text)
 
 
-def sample_size(text: str, low: str | None = None) -> int | None:
-    """The study's total number of subjects, if stated (``low``: ``text`` lower-cased)."""
+def _total_starts(low: str, words: set[str], digits: list[int]) -> list[int]:
+    heads = _TOTAL_WORDS.intersection(words)
+    if not heads and "all" not in words:
+        return digits
+    starts = set(digits)
+    starts.update(positions(low, heads))
+    if "all" in words:
+        starts.update(m.start() for m in _IN_ALL.finditer(low))
+    return sorted(starts)
+
+
+def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
+    if _NUMBER_WORDS.isdisjoint(words):
+        return []
+    starts = [0, *(m.end() for m in _WORD_START_AT.finditer(low))]
+    return list(match_at(_WORD_START, text, starts))
+
+
+def sample_size(
+    text: str, low: str | None = None, words: set[str] | None = None
+) -> int | None:
+    """The study's total number of subjects, if stated (``low``: ``text`` lower-cased,
+    ``words``: ``fastre.words_of(low)`` or a superset, when at hand)."""
     if low is None:
         low = lower(text)
-    word_starts = list(_WORD_START_FAST.finditer(text, low))
-    if not word_starts and not _has_digit(text):
-        return None
-    for m in _TOTAL_FAST.finditer(text, low):
+    if words is None:
+        words = words_of(low)
+    word_starts: list[re.Match[str]] | None = None
+    digits = digit_starts(low)
+    if not digits and not _has_digit(text):
+        word_starts = _word_starts(text, low, words)
+        if not word_starts:
+            return None
+    for m in match_at(_TOTAL, text, _total_starts(low, words, digits)):
         raw = m.group("n") or m.group("n2") or m.group("n3") or m.group("n4")
         v = _num(raw) if raw else None
         if v is not None and not (1900 <= v <= 2030 and raw.isdigit() and len(raw) == 4):
             return v
+    if word_starts is None:
+        word_starts = _word_starts(text, low, words)
     cands: list[int] = []
     for m in word_starts:
         v = _num(m.group("n"))
         if v is not None:
             cands.append(v)
-    for m in _ANY_PEOPLE_FAST.finditer(text, low):
+    for m in match_at(_ANY_PEOPLE, text, digits):
         raw = m.group("n")
         left = text[max(0, m.start() - 12): m.start()]
         if _NOT_COUNT_LEFT.search(left):
