@@ -637,7 +637,7 @@ class EutilsClient:
         else:
             kwargs["data"] = dict(params)
         try:
-            r = self.session.request(method, url, **kwargs)
+            r = self._request_within(ends, method, url, kwargs)
         except requests.Timeout as exc:
             raise _Retryable(
                 f"timeout before the response headers ({type(exc).__name__})"
@@ -687,6 +687,36 @@ class EutilsClient:
             timer.cancel()
             r.close()
         return _Response(status=r.status_code, headers=r.headers, body=b"".join(chunks))
+
+    def _request_within(self, ends: float, method: str, url: str,
+                        kwargs: dict[str, Any]) -> requests.Response:
+        """``session.request`` (status line and headers), given up at the deadline.
+
+        The read timeout applies to each socket read, so a server that drips its status line
+        and headers a byte at a time never trips it; the body watchdog below only starts once
+        the headers are in. The request therefore runs in a helper thread that is abandoned
+        (and its response closed when it finally comes) once the deadline has passed.
+        """
+        box: dict[str, Any] = {}
+        abandoned = threading.Event()
+
+        def request() -> None:
+            try:
+                box["response"] = self.session.request(method, url, **kwargs)
+            except BaseException as exc:  # handed to the calling thread below
+                box["error"] = exc
+            if abandoned.is_set() and "response" in box:
+                box["response"].close()
+
+        worker = threading.Thread(target=request, name="eutils-request", daemon=True)
+        worker.start()
+        worker.join(max(0.0, ends - self._clock()))
+        if worker.is_alive():
+            abandoned.set()
+            raise _Retryable(f"deadline of {self.deadline:g}s exceeded before the response headers")
+        if "error" in box:
+            raise box["error"]
+        return box["response"]  # type: ignore[no-any-return]
 
     @staticmethod
     def _iter_body(r: requests.Response) -> Iterator[bytes]:
