@@ -342,6 +342,32 @@ _R_PAREN_RANGE = re.compile(
 _SESSION_COUNT = re.compile(r"\b(?:\d+|" + WORDNUM + r")\s+(?:\w+\s+)?sessions?\b", _I)
 
 
+def _lc(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A case-insensitive pattern as a lower-case, case-sensitive one, to run on text
+    lower-cased by fastre.lower: the same matches, about 3x faster on short windows (re
+    then skips to candidate characters). Escapes (\\b, \\W) and (?P<...> are kept."""
+    assert pattern.flags & _I
+    body = re.sub(r"\\.|\(\?P|[A-Z]+", lambda m: m.group(0) if m.group(0)[0] in "\\(" else
+                  m.group(0).lower(), pattern.pattern)
+    return re.compile(body, pattern.flags & ~_I)
+
+
+# the context patterns run on the lower-cased sentence (_classify, _is_central_followup)
+_R_AGE, _R_PRIOR, _WASHOUT, _L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS = map(
+    _lc, (_R_AGE, _R_PRIOR, _WASHOUT, _L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS))
+_L_SURVIVAL_VALUE, _L_INTAKE_WINDOW, _R_PERIOD, _R_OBS_PERIOD, _L_SPAN, _L_FOLLOWISH = map(
+    _lc, (_L_SURVIVAL_VALUE, _L_INTAKE_WINDOW, _R_PERIOD, _R_OBS_PERIOD, _L_SPAN, _L_FOLLOWISH))
+_L_SCHEDULE, _R_SCHEDULE, _R_SESSION, _L_SESSION, _L_A_DOSE, _R_POST_TREAT = map(
+    _lc, (_L_SCHEDULE, _R_SCHEDULE, _R_SESSION, _L_SESSION, _L_A_DOSE, _R_POST_TREAT))
+_R_AFTER_TREAT, _END_OF_TREAT_IN_SENT, _R_FOLLOW, _R_OUTCOME, _R_AFTER, _L_AGE = map(
+    _lc, (_R_AFTER_TREAT, _END_OF_TREAT_IN_SENT, _R_FOLLOW, _R_OUTCOME, _R_AFTER, _L_AGE))
+_AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD = map(
+    _lc, (_AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD))
+_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_INTERVAL = map(
+    _lc, (_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER,
+          _L_INTERVAL))
+
+
 _UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo", "wk", "hr")
 _SHORT_UNIT = re.compile(r"\d\s?[-\u2010\u2011\u2013]?\s?[hd](?![A-Za-z])")
 
@@ -408,114 +434,122 @@ def _phrase(s: str, a: int, b: int) -> str:
 
 
 def _classify(
-    s: str, a: int, b: int, unit: str, is_article: bool, prev: tuple[int, str, bool] | None
+    s: str, a: int, b: int, unit: str, is_article: bool, prev: tuple[int, str, bool] | None,
+    sl: str | None = None,
 ) -> tuple[str, int, int, bool] | None:
     """Kind of the quantity s[a:b] (or None to drop it), with the phrase span and a flag
-    telling that it is counted from the end of treatment."""
+    telling that it is counted from the end of treatment. ``sl``: ``s`` lower-cased
+    (fastre.lower); the context patterns run on it (see _lc)."""
+    if sl is None:
+        sl = lower(s)
     left = s[max(0, a - 120): a]
     right = s[b: b + 100]
+    lw = sl[max(0, a - 120): a]  # the same windows, lower-cased
+    rw = sl[b: b + 100]
     ll = len(left)
+    fol = _L_FOLLOW.search(lw)
 
     # -- exclusions --------------------------------------------------------------------
-    if _R_AGE.match(right) or _R_PRIOR.match(right):
+    if _R_AGE.match(rw) or _R_PRIOR.match(rw):
         return None
-    w = _WASHOUT.search(left[-40:])
+    w = _WASHOUT.search(lw[-40:])
     if w and not re.search(r"[);]|\band\b", left[-40:][w.end():]):
         return None
-    w = _WASHOUT.search(right[:40])
+    w = _WASHOUT.search(rw[:40])
     if w and not re.search(r"[(;]|\band\b", right[: w.start()]):
         return None
-    if _L_LAB.search(left) or _GEST.search(right) or _GEST.search(left):
+    if _L_LAB.search(lw) or _GEST.search(rw) or _GEST.search(lw):
         return None
-    if _L_PAST.search(left) or _L_EXPOSURE.search(left) or _L_PROCESS.search(left):
+    if _L_PAST.search(lw) or _L_EXPOSURE.search(lw) or _L_PROCESS.search(lw):
         return None
-    if not _L_FOLLOW.search(left):
-        if _L_SURVIVAL_VALUE.search(left):
+    if not fol:
+        if _L_SURVIVAL_VALUE.search(lw):
             return None
-        w = _L_INTAKE_WINDOW.search(left)
+        w = _L_INTAKE_WINDOW.search(lw)
         if w and not _OUTCOME_WORDS.search(w.group(0)):  # "presented with recurrence within"
             return None
-    if _R_OBS_PERIOD.match(right):
-        return ("follow-up", a, b + _R_OBS_PERIOD.match(right).end(), False)  # type: ignore[union-attr]
-    if _R_PERIOD.match(right):
-        if not _L_FOLLOWISH.search(right[:40]) and not _L_FOLLOW.search(left):
+    if _R_OBS_PERIOD.match(rw):
+        return ("follow-up", a, b + _R_OBS_PERIOD.match(rw).end(), False)  # type: ignore[union-attr]
+    if _R_PERIOD.match(rw):
+        if not _L_FOLLOWISH.search(rw[:40]) and not fol:
             return None
-    if _L_SPAN.search(left):
-        if not (_L_FOLLOW.search(left) and not re.search(r"period\s+of\s*$|over\s+an?\s*$", left)):
+    if _L_SPAN.search(lw):
+        if not (fol and not re.search(r"period\s+of\s*$|over\s+an?\s*$", left)):
             return None
-    if _L_SCHEDULE.search(left) or _R_SCHEDULE.match(right):
+    if _L_SCHEDULE.search(lw) or _R_SCHEDULE.match(rw):
         return None
     small = unit in ("hour", "minute")
-    if small and (_R_SESSION.match(right) or _L_SESSION.search(left[-40:])):
+    if small and (_R_SESSION.match(rw) or _L_SESSION.search(lw[-40:])):
         return None
-    if is_article and _L_A_DOSE.search(left):
+    if is_article and _L_A_DOSE.search(lw):
         return None
 
     # -- positive contexts read to the right --------------------------------------------
-    m = _R_POST_TREAT.match(right)
+    m = _R_POST_TREAT.match(rw)
     if m:
         return ("post-treatment", a, b + m.end(), True)
-    m = _R_FOLLOW.match(right)
+    m = _R_FOLLOW.match(rw)
     if m:
         return ("follow-up", a, b + m.end(), False)
-    m = _R_AFTER_TREAT.match(right)
+    m = _R_AFTER_TREAT.match(rw)
     if m:
         return ("post-treatment", a, b + m.end(), False)
-    m = _R_TREAT.match(right)
-    if m and not _R_OUTCOME.match(right[: m.end()]):
+    m = _R_TREAT.match(rw)
+    if m and not _R_OUTCOME.match(rw[: m.end()]):
         return ("treatment", a, b + m.end(), False)
-    m = _R_OUTCOME.match(right)
+    m = _R_OUTCOME.match(rw)
     if m:
         return ("outcome-period", a, b + m.end(), False)
-    m = _R_AFTER.match(right)
+    m = _R_AFTER.match(rw)
     if m:
         word = m.group(0).strip().lower()
         if word.startswith(("later", "thereafter", "afterward")) and _END_OF_TREAT_IN_SENT.search(
-            s[:a]
+            sl[:a]
         ):
             return ("post-treatment", a, b + m.end(), True)
         return ("assessment", a, b + m.end(), False)
 
     # -- what an age, or a range of the previous quantity, looks like --------------------
-    m = _L_AGE.search(left)
+    m = _L_AGE.search(lw)
     if m and not _AGE_BLOCK.search(m.group("mid")):
         return None
-    if _L_POP_CMP.search(left):
+    if _L_POP_CMP.search(lw):
         return None
-    if prev is not None and _L_RANGE_OF_PREV.search(left) and a - prev[0] <= 40:
+    if prev is not None and _L_RANGE_OF_PREV.search(lw) and a - prev[0] <= 40:
         if prev[2]:
             return None  # the range around a central follow-up value
         return (prev[1], a, b, False)
 
     # -- positive contexts read to the left --------------------------------------------
-    m = _L_FOLLOW.search(left)
+    m = fol
     if m:
         return ("follow-up", a - (ll - m.start()), b, False)
-    m = _L_TREAT.search(left)
+    m = _L_TREAT.search(lw)
     if m:
         return ("treatment", a - (ll - m.start()), b, False)
-    m = _L_FOLLOW2.search(left)
+    m = _L_FOLLOW2.search(lw)
     if m:
         return ("follow-up", a - (ll - m.start()), b, False)
-    m = _L_HOSPITAL.search(left)
+    m = _L_HOSPITAL.search(lw)
     if m:
         return ("in-hospital", a - (ll - m.start()), b, False)
-    m = _L_AT.search(left)
+    m = _L_AT.search(lw)
     if m:
         return ("assessment", a - (ll - m.start()), b, False)
-    m = _L_WITHIN.search(left)
-    if m and _OUTCOME_WORDS.search(re.split(r"[(;,]", left[-60:])[-1]):
+    m = _L_WITHIN.search(lw)
+    if m and _OUTCOME_WORDS.search(re.split(r"[(;,]", lw[-60:])[-1]):
         return ("outcome-period", a - (ll - m.start()), b, False)
-    m = _L_OVER.search(left)
+    m = _L_OVER.search(lw)
     if m:
         return ("outcome-period", a - (ll - m.start()), b, False)
-    m = _L_INTERVAL.search(left)
+    m = _L_INTERVAL.search(lw)
     if m:
         return ("assessment", a - (ll - m.start()), b, False)
     return None
 
 
 def _is_central_followup(s: str, a: int, kind: str, central: bool) -> bool:
+    """``s``: the sentence lower-cased."""
     if kind != "follow-up":
         return False
     if central:
@@ -544,12 +578,12 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                 continue
             n, central = val
             is_article = bool(m.group("nums")) and m.group("nums").strip().lower() in ("a", "an")
-            res = _classify(s, m.start(), m.end(), unit, is_article, prev)
+            res = _classify(s, m.start(), m.end(), unit, is_article, prev, low)
             if res is None:
                 continue
             kind, pa, pb, after_end = res
             weeks = n * WEEKS_PER[unit]
-            cfu = _is_central_followup(s, m.start(), kind, central)
+            cfu = _is_central_followup(low, m.start(), kind, central)
             hits.append(Hit(round(weeks, 3), _phrase(s, pa, pb), kind, i, cfu, after_end))
             prev = (m.end(), kind, cfu)
             pr = _R_PAREN_RANGE.match(s[m.end(): m.end() + 30])
