@@ -214,3 +214,42 @@ def test_general_rule_fixes_from_the_heldout_set() -> None:
     # "developed" alone (developed countries) does not make a study "unclear"
     c = classify("", "We developed a chart review instrument and tested it on 50 charts.")
     assert c.long_term == "no"
+
+
+def _eval_texts() -> list[tuple[str, str]]:
+    import json
+    from pathlib import Path
+
+    out = []
+    for name in ("dev-abstracts.json", "heldout-abstracts.json"):
+        path = Path(__file__).parent / "data" / "eval" / name
+        for r in json.loads(path.read_text(encoding="utf-8")).values():
+            parts = [*r.get("CONTEXTS", []), r.get("LONG_ANSWER", "")]
+            out.append((r.get("QUESTION", ""), "\n".join(p for p in parts if p)))
+    return out
+
+
+def test_sentence_scan_finds_what_a_search_of_every_sentence_finds() -> None:
+    """The no-time-point cues are looked for once per abstract, at their heads: the same
+    matches as the pattern run on each sentence (pins the head lists)."""
+    from monitor.classify import core
+    from monitor.classify import followup as fu
+    from monitor.classify.fastre import lower
+
+    extra = [("", "Short- and long-term results. Mortality, in-hospital and at discharge: "
+                  "pre/post-test; Kaplan-Meier; may be unclear. Little is known."),
+             ("Title? Long-term follow-up", "ÉTUDE: İstanbul long-term outcomes were assessed.")]
+    pairs = [
+        (core._LONG_TERM_STATEMENT, core._LONG_TERM_HEADS),
+        (core._BEFORE_AFTER_ONLY, core._BEFORE_AFTER_HEADS),
+        (core._OVER_TIME, core._OVER_TIME_HEADS),
+        (core._SHORT_TERM, core._SHORT_TERM_HEADS),
+        (core._BACKGROUND, core._BACKGROUND_HEADS),
+    ]
+    for title, abstract in [*_eval_texts(), *extra]:
+        sents = fu.sentences_of(title, abstract)
+        scan = core._SentenceScan(sents, lower(f"{title}\n{abstract}")[len(title) + 1:])
+        for pattern, heads in pairs:
+            got = [[m.span() for m in ms] for ms in scan.finditer(pattern, heads)]
+            want = [[m.span() for m in pattern.finditer(s.low)] for s in sents]
+            assert got == want, (pattern.pattern[:40], title)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
-from .fastre import lower, words_of
+from .fastre import lower, match_at, positions, words_of
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -138,6 +139,28 @@ _MESH_SHORT = {
     "perioperative care", "intraoperative complications", "predictive value of tests",
 }
 
+# Where each pattern can match: every match starts with one of these (lower-case) heads.
+_LONG_TERM_HEADS = ("long",)
+_BEFORE_AFTER_HEADS = ("before and", "pre", "prior", "at ")
+_OVER_TIME_HEADS = (
+    "surviv", "mortality", "died", "recurrence", "relapse", "prognos", "follow", "long",
+    "progression", "decline", "infection rate", "readmission", "re-admission", "repeat",
+    "kaplan", "cox", "hazard ratio", "life", "cumulative", "prospective cohort", "developed",
+    "subsequent",
+)
+_SHORT_TERM_HEADS = (
+    "in-hospital", "inhospital", "hospital ", "intra", "peri", "short", "at ",
+    "until discharge", "length of", "before discharge", "prior to discharge", "during ",
+    "immediately after", "one-time", "one time", "single ", "screening", "prevalence",
+    "sensitivity", "specificity", "accuracy", "success rate", "cross", "early ",
+)
+_BACKGROUND_HEADS = (
+    "unknown", "unclear", "remain", "little is known", "lack", "needed", "should", "future",
+    "no data", "not known", "few studies", "limited data", "has", "have", "is not", "are not",
+    "uncertain", "warrant", "may", "might", "could", "whether", "important", "depend",
+    "studies", "trials", "research", "literature", "reports",
+)
+
 _WEAK_OVER = {"develo"}  # _norm("developed")
 
 _KIND_RANK = {
@@ -230,7 +253,9 @@ def classify(
         else:
             post = False
     else:
-        long_term, evidence, reason, post = _no_time_point(sents, design, mesh_l)
+        long_term, evidence, reason, post = _no_time_point(
+            sents, design, mesh_l, low[len(title) + 1:]
+        )
 
     relevance = relevance_of(full, low)
     body = abstract or title
@@ -253,20 +278,60 @@ def classify(
     )
 
 
+class _SentenceScan:
+    """``pattern.finditer(s.low)`` for every sentence ``s`` at once, trying the pattern only
+    where one of its heads occurs: the heads are looked for once in the whole lower-cased
+    abstract (``abstract_low``) and the occurrences shared out to the sentences."""
+
+    def __init__(self, sents: list[fu.Sentence], abstract_low: str | None) -> None:
+        self.sents = sents
+        body = [(i, s) for i, s in enumerate(sents) if not s.is_title]
+        # the sentences are slices of the abstract; their own lower-casing agrees with the
+        # abstract's unless fastre.lower fell back to ASCII on one of them
+        if abstract_low is not None and all(
+            abstract_low.startswith(s.low, s.start) for _, s in body
+        ):
+            self.low = abstract_low
+        else:
+            self.low = None
+        self.body = body
+        self.starts = [s.start for _, s in body]
+
+    def finditer(self, pattern: re.Pattern[str], heads: Sequence[str]) -> list[list[re.Match[str]]]:
+        sents = self.sents
+        local: list[list[int]] = [[] for _ in sents]
+        for i, s in enumerate(sents):
+            if s.is_title or self.low is None:
+                local[i] = positions(s.low, heads)
+        if self.low is not None and self.body:
+            starts = self.starts
+            body = self.body
+            for p in positions(self.low, heads):
+                j = bisect_right(starts, p) - 1
+                if j >= 0:
+                    i, s = body[j]
+                    if p - s.start < len(s.low):
+                        local[i].append(p - s.start)
+        return [list(match_at(pattern, s.low, ps)) if ps else [] for s, ps in zip(sents, local, strict=True)]
+
+
 def _no_time_point(
-    sents: list[fu.Sentence], design: str, mesh_l: set[str]
+    sents: list[fu.Sentence], design: str, mesh_l: set[str], abstract_low: str | None = None
 ) -> tuple[str, str | None, str, bool | None]:
-    """(long_term, evidence, reason, post_treatment_assessment) when no time point is found."""
+    """(long_term, evidence, reason, post_treatment_assessment) when no time point is found.
+
+    ``abstract_low``: the abstract lower-cased (fastre.lower), when at hand."""
     if design == "lab-animal":
         return "no", None, "laboratory/animal study: times are lab read-outs", None
-    for s in sents:
-        if s.is_title and s.text.rstrip().endswith("?"):
+    scan = _SentenceScan(sents, abstract_low)
+    for s, ms in zip(sents, scan.finditer(_LONG_TERM_STATEMENT, _LONG_TERM_HEADS), strict=True):
+        if not ms or (s.is_title and s.text.rstrip().endswith("?")):
             continue
-        m = _LONG_TERM_STATEMENT.search(s.low)
-        if m and _OWN_STUDY.search(s.low) and not _BACKGROUND.search(s.low):
+        m = ms[0]
+        if _OWN_STUDY.search(s.low) and not _BACKGROUND.search(s.low):
             return "yes", fu.evidence_text(s), f"states that {m.group(0).lower()} was assessed", None
-    for s in sents:
-        if _BEFORE_AFTER_ONLY.search(s.low):
+    for s, ms in zip(sents, scan.finditer(_BEFORE_AFTER_ONLY, _BEFORE_AFTER_HEADS), strict=True):
+        if ms:
             return ("no", fu.evidence_text(s),
                     "assessed only before and after the intervention", False)
     if design == "cross-sectional":
@@ -277,18 +342,23 @@ def _no_time_point(
         return "unclear", None, "review: follow-up of pooled studies not stated", None
     if design == "protocol":
         return "unclear", None, "protocol: follow-up time not stated", None
-    if design in ("case-series",) and not any(_OVER_TIME.search(s.low) for s in sents):
+    over_time = scan.finditer(_OVER_TIME, _OVER_TIME_HEADS)
+    if design in ("case-series",) and not any(over_time):
         return "no", None, "case report/series with no follow-up", None
     # distinct kinds of evidence, so that one word repeated does not outvote the rest
+    # (a sentence's background cue matters only where it has an over-time word)
     over_kinds = {
         _norm(m.group(0))
-        for s in sents
-        if not s.is_title and not _BACKGROUND.search(s.low)
-        for m in _OVER_TIME.finditer(s.low)
+        for s, ms in zip(sents, over_time, strict=True)
+        if ms and not s.is_title and not _BACKGROUND.search(s.low)
+        for m in ms
     }
     over_weak = over_kinds & _WEAK_OVER
     short_kinds = {
-        _norm(m.group(0)) for s in sents if not s.is_title for m in _SHORT_TERM.finditer(s.low)
+        _norm(m.group(0))
+        for s, ms in zip(sents, scan.finditer(_SHORT_TERM, _SHORT_TERM_HEADS), strict=True)
+        if not s.is_title
+        for m in ms
     }
     over_kinds -= _WEAK_OVER  # words of many senses: they add weight, never decide alone
     over = len(over_kinds) + len(mesh_l & _MESH_OVER)
