@@ -286,6 +286,7 @@ class _SentenceScan:
     def __init__(self, sents: list[fu.Sentence], abstract_low: str | None) -> None:
         self.sents = sents
         body = [(i, s) for i, s in enumerate(sents) if not s.is_title]
+        self.low: str | None
         # the sentences are slices of the abstract; their own lower-casing agrees with the
         # abstract's unless fastre.lower fell back to ASCII on one of them
         if abstract_low is not None and all(
