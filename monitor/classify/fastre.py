@@ -50,6 +50,16 @@ def digit_starts(text: str) -> list[int]:
     return [m.start() for m in _DIGIT_RUN.finditer(text)]
 
 
+def lc(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A case-insensitive pattern as a lower-case, case-sensitive one, to run on text
+    lower-cased by fastre.lower: the same matches, about 3x faster on short windows (re
+    then skips to candidate characters). Escapes (\\b, \\W) and (?P<...> are kept."""
+    assert pattern.flags & re.IGNORECASE
+    body = re.sub(r"\\.|\(\?P|[A-Z]+", lambda m: m.group(0) if m.group(0)[0] in "\\(" else
+                  m.group(0).lower(), pattern.pattern)
+    return re.compile(body, pattern.flags & ~re.IGNORECASE)
+
+
 def positions(low: str, heads: Iterable[str]) -> list[int]:
     """Sorted start positions of every occurrence of every head in ``low``."""
     out: set[int] = set()
