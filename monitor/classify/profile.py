@@ -146,7 +146,7 @@ _T_NARRATIVE = Headed(
 
 
 def _is_case(low: str) -> bool:
-    if _T_CASE.search(low):
+    if _T_CASE.found(low):
         return True
     return "-year-old " in low and _T_CASE_AGE.search(low) is not None
 
@@ -170,40 +170,40 @@ def design_of(
     # publication types first
     for key, design in _PT_MAP:
         if any(p == key or p.startswith(key + ",") for p in pts):
-            if design == "narrative-review" and _T_SYSREV.search(low):
+            if design == "narrative-review" and _T_SYSREV.found(low):
                 return "systematic-review"
-            if design == "non-randomised-trial" and _T_RCT.search(low):
+            if design == "non-randomised-trial" and _T_RCT.found(low):
                 return "randomised-trial"
-            if design == "cohort" and _T_CROSS.search(low):
+            if design == "cohort" and _T_CROSS.found(low):
                 return "cross-sectional"
-            if design == "cohort" and _T_CASECONTROL.search(low):
+            if design == "cohort" and _T_CASECONTROL.found(low):
                 return "case-control"
             return design
     if any(p.startswith("clinical trial") or p.endswith(" trial") for p in pts):
-        return "randomised-trial" if _T_RCT.search(low) else "non-randomised-trial"
+        return "randomised-trial" if _T_RCT.found(low) else "non-randomised-trial"
     # strong text cues
-    if _T_SYSREV.search(low):
+    if _T_SYSREV.found(low):
         return "systematic-review"
-    if _T_PROTOCOL.search(low):
+    if _T_PROTOCOL.found(low):
         return "protocol"
     if mesh_l and not has_humans and (mesh_l & _ANIMAL_MESH or not mesh_l & _HUMAN_MESH):
         return "lab-animal"
-    if not mesh_l and _T_ANIMAL.search(low) and not _T_HUMAN.search(low):
+    if not mesh_l and _T_ANIMAL.found(low) and not _T_HUMAN.found(low):
         return "lab-animal"
-    if _T_RCT.search(low) and not _NONRAND_WORD.search(low):
+    if _T_RCT.found(low) and not _NONRAND_WORD.found(low):
         return "randomised-trial"
-    if _T_CASECONTROL.search(low) or "case-control studies" in mesh_l:
+    if _T_CASECONTROL.found(low) or "case-control studies" in mesh_l:
         return "case-control"
-    if _T_CROSS.search(low) or mesh_l & {"cross-sectional studies", "population surveillance"}:
+    if _T_CROSS.found(low) or mesh_l & {"cross-sectional studies", "population surveillance"}:
         return "cross-sectional"
     if _is_case(low):
         return "case-series"
-    if _T_NONRAND.search(low):
+    if _T_NONRAND.found(low):
         return "non-randomised-trial"
-    if _T_COHORT.search(low) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
+    if _T_COHORT.found(low) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
                                            "prospective studies", "retrospective studies"}:
         return "cohort"
-    if _T_NARRATIVE.search(low):
+    if _T_NARRATIVE.found(low):
         return "narrative-review"
     if "surveys and questionnaires" in mesh_l:
         return "cross-sectional"

@@ -58,11 +58,11 @@ def relevance_of(text: str, low: str | None = None) -> tuple[str, str | None]:
         low = lower(text)
     if not any(k in low for k in _KEYS):
         return "not-about-cold", None
-    if _WBC.search(low):
+    if _WBC.found(low):
         return "whole-body-cryotherapy", None
-    if _EXTREME_COLD.search(low) and _CRYO_WORD.search(low):
+    if _EXTREME_COLD.found(low) and _CRYO_WORD.found(low):
         return "whole-body-cryotherapy", "exposure at -100 °C or colder"
     for pattern, note in _OTHER:
-        if pattern.search(low):
+        if pattern.found(low):
             return "other-cold-treatment", note
     return "not-about-cold", None
