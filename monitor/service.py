@@ -19,8 +19,6 @@ process exits 0.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import queue
 import signal
@@ -47,6 +45,10 @@ from monitor.progress import NoProgress
 from monitor.runs import PubMedSource, format_period, holder_id
 from monitor.store.db import session_scope, upgrade
 from monitor.store.models import FeedRow
+
+# The weekly report first fetches again the feed's records not re-checked for this many days,
+# so retractions and errata published since reach the report and the next digest.
+RECHECK_AFTER_DAYS = 6
 
 log = logging.getLogger("litmon.service")
 
@@ -321,9 +323,6 @@ class Service:
         return behind
 
     def _catch_up_reports(self, now: datetime) -> None:
-        writer = _optional("monitor.report", "write_report")
-        if writer is None:
-            return
         from monitor.store.models import ReportRow
 
         with session_scope(self.engine) as session:
@@ -427,11 +426,13 @@ class Service:
         return _StopAwareProgress(self.stopping)
 
     def do_report(self, name: str) -> Path | None:
+        """Re-check the feed's stored records (retractions, errata, deletions), then write the
+        weekly report, so the report and the next digest flag what changed in PubMed."""
+        from monitor.recheck import recheck
+        from monitor.report import write_report
+
         feed = self.feeds.get(name)
-        writer = _optional("monitor.report", "write_report")
-        if feed is None or writer is None:
-            if writer is None:
-                log.debug("weekly reports are not available in this build", extra={"feed": name})
+        if feed is None:
             return None
         now = self.clock()
         week = report_week(last_fire_time(feed.report_trigger(), now))
@@ -442,10 +443,17 @@ class Service:
             return None
         ok = False
         try:
-            path = writer(self.engine, self.settings, feed, week)
+            try:
+                summary = recheck(self.engine, self.source_factory(), feed_names=[feed.name],
+                                  older_than_days=RECHECK_AFTER_DAYS, now=now)
+                log.info("stored records re-checked", extra={"feed": name, **_counts(summary)})
+            except Exception as exc:  # noqa: BLE001 - a failed re-check must not cost the report
+                log.warning("re-check failed; report written without it",
+                            extra={"feed": name, "error": _short(exc)})
+            path = write_report(self.engine, self.settings, feed, week)
             ok = True
             log.info("weekly report written", extra={"feed": name, "week": week, "path": str(path)})
-            return path  # type: ignore[no-any-return]
+            return path
         except Exception as exc:  # noqa: BLE001
             log.error("weekly report failed", extra={"feed": name, "week": week, "error": _short(exc)})
             return None
@@ -453,23 +461,17 @@ class Service:
             lease.finish_work(self.engine, "report", key, self.holder, ok=ok)
 
     def do_digests(self, feed_names: list[str] | None = None) -> int:
-        """Deliver due digests through monitor.digest, which claims each one itself; one digest
-        is one unit of work, so a stop is honoured between two of them. Returns how many."""
+        """Deliver due digests; monitor.digest claims each one itself. One digest is one unit
+        of work, so a stop is honoured between two of them. Returns how many."""
+        from monitor.digest import deliver_one
+
         feeds = [self.feeds[n] for n in (feed_names or self.feeds) if n in self.feeds]
-        deliver_one = _optional("monitor.digest", "deliver_one")
-        if deliver_one is not None:
-            count = 0
-            while not self.stopping.is_set() and count < 1000:
-                if deliver_one(self.engine, self.settings, feeds, now=self.clock()) is None:
-                    break
-                count += 1
-            return count
-        deliver = _digest_deliverer()
-        if deliver is None:
-            return 0
-        result = _call_flexibly(deliver, engine=self.engine, settings=self.settings, feeds=feeds,
-                                feed_names=feed_names, holder=self.holder, now=self.clock())
-        return len(result) if isinstance(result, list) else int(bool(result))
+        count = 0
+        while not self.stopping.is_set() and count < 1000:
+            if deliver_one(self.engine, self.settings, feeds, now=self.clock()) is None:
+                break
+            count += 1
+        return count
 
     # -- feed files -------------------------------------------------------------------------
 
@@ -577,35 +579,9 @@ def report_week(slot: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
-# Names the digest engineer may give the "deliver every pending digest" function, best first.
-_DELIVERERS = (
-    ("monitor.digest", "deliver_pending"),
-    ("monitor.mail", "deliver_pending"),
-    ("monitor.digest", "send_pending"),
-    ("monitor.mail", "send_pending"),
-)
-
-
-def _digest_deliverer() -> Callable[..., Any] | None:
-    for module, name in _DELIVERERS:
-        fn = _optional(module, name)
-        if fn is not None:
-            return fn
-    return None
-
-
-def _call_flexibly(fn: Callable[..., Any], *, engine: Engine, settings: Settings, **optional: Any) -> Any:
-    """Call ``fn(engine, settings, ...)`` passing only the keyword arguments it declares."""
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in optional.items() if k in params and v is not None}
-    return fn(engine, settings, **kwargs)
+def _counts(summary: Any) -> dict[str, Any]:
+    """A dataclass summary's numeric fields, for a log line."""
+    return {k: v for k, v in vars(summary).items() if isinstance(v, int | float)}
 
 
 def _short(exc: BaseException) -> str:

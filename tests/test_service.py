@@ -489,3 +489,41 @@ def test_start_waits_for_the_database_then_gives_up(tmp_path):
     with pytest.raises(OperationalError):
         service._upgrade_when_reachable(wait_seconds=2.5)
     assert 1 <= time.monotonic() - started < 10  # retried (1 s, 2 s back-off), then gave up
+
+
+def test_weekly_report_job_rechecks_stored_records_first(engine, tmp_path, eutils_server):
+    """A retraction published after a study was stored reaches the weekly report."""
+    from lxml import etree
+
+    from monitor.pubmed.client import EutilsClient
+    from monitor.runs import run_feed
+    from monitor.store.models import ArticleRow
+
+    (tmp_path / "feeds").mkdir()
+    _write_feed(tmp_path / "feeds", "wbc-ms", extra='report_schedule = "0 7 * * 1"\n')
+    settings = Settings(feeds_dir=tmp_path / "feeds", data_dir=tmp_path / "data",
+                        reports_dir=tmp_path / "reports", lease_seconds=LEASE, heartbeat_seconds=1)
+    service = Service(engine, settings, lambda: EutilsClient(eutils_server.url, rate=50),
+                      holder="test:1", clock=lambda: datetime.now(UTC))
+    service.load_feeds(strict=True)
+    # Stored more than a week ago, as the re-check only looks at records not checked lately.
+    assert run_feed(engine, settings, service.feeds["wbc-ms"], EutilsClient(eutils_server.url, rate=50),
+                    now=datetime.now(UTC) - timedelta(days=8)).ok
+    pmid = "11748933"
+
+    def retract(el):
+        mc = el.find("MedlineCitation")
+        ccl = mc.find("CommentsCorrectionsList")
+        if ccl is None:
+            ccl = etree.SubElement(mc, "CommentsCorrectionsList")
+        cc = etree.SubElement(ccl, "CommentsCorrections", RefType="RetractionIn")
+        etree.SubElement(cc, "RefSource").text = "Cryobiology. 2026 Nov;99:1"
+
+    eutils_server.revise(pmid, edit=retract)
+    with session_scope(engine) as s:
+        s.get(ArticleRow, pmid).checked_at = datetime.now(UTC) - timedelta(days=8)
+    path = service.do_report("wbc-ms")
+    assert path is not None and path.exists()
+    with session_scope(engine) as s:
+        assert s.get(ArticleRow, pmid).retracted
+    assert "retracted" in path.read_text(encoding="utf-8").lower()
