@@ -202,7 +202,8 @@ def classify(
     design = design_of(full, mesh, publication_types, low)
     sents = fu.sentences_of(title, abstract)
 
-    hits = [] if design == "lab-animal" else fu.find_hits(sents)
+    abstract_low = low[len(title) + 1:]
+    hits = [] if design == "lab-animal" else fu.find_hits(sents, abstract_low, words)
     treat_len = fu.treatment_length(hits)
 
     # -- follow-up counted from the end of treatment: add the treatment length ----------
@@ -254,7 +255,7 @@ def classify(
             post = False
     else:
         long_term, evidence, reason, post = _no_time_point(
-            sents, design, mesh_l, low[len(title) + 1:]
+            sents, design, mesh_l, abstract_low
         )
 
     relevance = relevance_of(full, low)

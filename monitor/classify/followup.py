@@ -11,6 +11,8 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .fastre import Candidates, lower, match_at, positions
@@ -390,9 +392,13 @@ def sentences_of(title: str, abstract: str) -> list[Sentence]:
     if title.strip():
         t = title.strip()
         out.append(Sentence(t, 0, True, lower(t)))
+    # lower-case the abstract once and slice it, unless lower-casing changes its length
+    # (then fastre.lower of a sentence may differ from the slice)
+    abs_low = abstract.lower()
+    sliced = len(abs_low) == len(abstract)
     for a, b in split_sentences(abstract):
         s = abstract[a:b]
-        out.append(Sentence(s, a, False, lower(s)))
+        out.append(Sentence(s, a, False, abs_low[a:b] if sliced else lower(s)))
     return out
 
 
@@ -553,14 +559,114 @@ def _is_central_followup(s: str, a: int, kind: str, central: bool) -> bool:
     return bool(_CENTRAL_WORD.search(left))
 
 
-def find_hits(sents: list[Sentence]) -> list[Hit]:
+class SentenceIndex:
+    """Positions looked for once in the whole lower-cased abstract and shared out to its
+    sentences (local positions, ascending), instead of a search of every sentence. Used only
+    when each sentence's ``low`` is the matching slice of ``abstract_low``; otherwise (or for
+    the title) every sentence is searched on its own."""
+
+    def __init__(self, sents: list[Sentence], abstract_low: str | None) -> None:
+        self.sents = sents
+        body = [(i, s) for i, s in enumerate(sents) if not s.is_title]
+        self.low: str | None = None
+        if abstract_low is not None and all(
+            abstract_low.startswith(s.low, s.start) for _, s in body
+        ):
+            self.low = abstract_low
+        self.body = body
+        self.starts = [s.start for _, s in body]
+
+    def share(
+        self, find: Callable[[str], Iterable[int]]
+    ) -> list[list[int]]:
+        """``find(s.low)`` for every sentence ``s``: ``find`` gives ascending positions of
+        what may start a match, and is run once on the abstract when possible. A position
+        may be shared out even where nothing can match (the callers' patterns then fail)."""
+        sents = self.sents
+        out: list[list[int]] = [[] for _ in sents]
+        for i, s in enumerate(sents):
+            if s.is_title or self.low is None:
+                out[i] = list(find(s.low))
+        if self.low is not None and self.body:
+            starts = self.starts
+            body = self.body
+            for p in find(self.low):
+                j = bisect_right(starts, p) - 1
+                if j >= 0:
+                    i, s = body[j]
+                    if p - s.start < len(s.low):
+                        out[i].append(p - s.start)
+        return out
+
+    def contains(self, needles: tuple[str, ...]) -> bool:
+        """May a sentence contain one of ``needles``? (False: none does.)"""
+        if self.low is None:
+            return True
+        if any(n in self.low for n in needles):
+            return True
+        return any(s.is_title and any(n in s.low for n in needles) for s in self.sents)
+
+
+_ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")
+_A_UNIT = re.compile(r"a(?=n?\s+(?:year|month|week|day|decade))")
+_NUMBER_BY_PREFIX: dict[str, tuple[str, ...]] = {}
+for _w in _NUMBER_HEADS:
+    _NUMBER_BY_PREFIX[_w[:3]] = (*_NUMBER_BY_PREFIX.get(_w[:3], ()), _w)
+
+
+def _qty_finder(words: set[str] | None) -> Callable[[str], list[int]]:
+    """Where a QTY_RE match can start in a lower-cased text (a superset): a run of ASCII
+    digits, a number word, "a"/"an" before a unit. ``words``: words (fastre.words_of) of a
+    text holding every text searched, or None; a QTY_RE match starts at a word start (its
+    look-behind), so a number word can only start one if a word begins with it."""
+    if words is None:
+        present: tuple[str, ...] = _NUMBER_HEADS
+    else:
+        found: set[str] = set()
+        by_prefix = _NUMBER_BY_PREFIX
+        for w in words:
+            cands = by_prefix.get(w[:3])
+            if cands:
+                found.update(c for c in cands if w.startswith(c))
+        present = tuple(found)
+
+    def find(low: str) -> list[int]:
+        starts = [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
+        if present:
+            starts += positions(low, present)
+        starts += [m.start() for m in _A_UNIT.finditer(low)]
+        return sorted(set(starts))
+
+    return find
+
+
+def _label_find(low: str) -> list[int]:
+    return positions(low, _LABEL_HEADS)
+
+
+def find_hits(
+    sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None
+) -> list[Hit]:
+    """Every time point in the sentences. ``abstract_low``: the abstract lower-cased
+    (fastre.lower), ``words``: fastre.words_of() of a text holding the title and abstract,
+    when at hand (they only make it faster)."""
     hits: list[Hit] = []
+    index = SentenceIndex(sents, abstract_low)
+    qty_at = index.share(_qty_finder(words))
+    label_at_all = index.share(_label_find)
+    annual = index.contains(("annual", "yearly"))
+    ages = index.contains((" at the",))
     for i, sent in enumerate(sents):
         s = sent.text
         low = sent.low
         prev: tuple[int, str, bool] | None = None
-        has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
-        for m in QTY_FAST.finditer(s, low) if has_unit else ():
+        qty_here = qty_at[i]
+        label_here = label_at_all[i]
+        if qty_here or label_here:
+            has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
+        else:
+            has_unit = False
+        for m in match_at(QTY_RE, s, qty_here) if has_unit else ():
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
                 continue
@@ -585,7 +691,7 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                         Hit(round(hi * WEEKS_PER[unit], 3),
                             _phrase(s, m.start(), m.end() + pr.end()), kind, i)
                     )
-        label_at = positions(low, _LABEL_HEADS) if has_unit or "pod" in low else ()
+        label_at = label_here if label_here and (has_unit or "pod" in low) else ()
         for m in match_at(LABEL_RE, s, label_at):
             u = m.group("u").lower()
             unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
@@ -603,11 +709,11 @@ def find_hits(sents: list[Sentence]) -> list[Hit]:
                 continue  # "8 years 8 months": a compound duration, not a label
             hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
                             "assessment", i))
-        for m in ANNUAL_RE.finditer(s) if ("annual" in low or "yearly" in low) else ():
+        for m in ANNUAL_RE.finditer(s) if annual and ("annual" in low or "yearly" in low) else ():
             v = parse_number(m.group("n"))
             if v:
                 hits.append(Hit(round(v * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
-        for m in AGES_RE.finditer(s) if " at the" in low or " at their" in low else ():
+        for m in AGES_RE.finditer(s) if ages and (" at the" in low or " at their" in low) else ():
             d = float(m.group("b")) - float(m.group("a"))
             if d > 0:
                 hits.append(Hit(round(d * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
