@@ -215,7 +215,10 @@ def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report:
         _classify_missing(session, known, feed.long_term_threshold_weeks, classify)
     feed_row = session.get(FeedRow, feed_id)
     feed_row.watermark = max(feed_row.watermark or report.window_end, report.window_end)
-    feed_row.last_success_at = utcnow()
+    # The moment the run started (its period's clock), not when it finished: a run that began
+    # just before a slot and ended after it must not count as that slot's run, or the slot
+    # would be skipped (the service compares last_success_at with the latest slot).
+    feed_row.last_success_at = now
     session.add(feed_row)
     if report.other:
         from monitor.sources.run import advance
