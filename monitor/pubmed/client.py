@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +31,8 @@ from urllib.parse import quote, urlencode
 
 import requests
 from lxml import etree
+
+from monitor.httpio import TransientHTTPError, exchange
 
 if TYPE_CHECKING:
     from monitor.records import ParsedBatch
@@ -44,7 +46,6 @@ DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 ESEARCH_CAP = 9999
 #: Terms longer than this (URL-encoded) go by POST, as NCBI asks.
 _POST_TERM_LENGTH = 300
-_READ_SIZE = 64 * 1024
 _BODY_EXCERPT = 200
 #: A little slack added to every pacing interval so that the server, which sees arrival times,
 #: never measures two of our requests closer than 1/rate (loopback/network jitter).
@@ -153,10 +154,6 @@ class _CapReached(Exception):
 
 class _HistoryExpired(Exception):
     """EFetch: 'Unable to obtain query #n' — the WebEnv/query_key is gone."""
-
-
-class _DeadlineExceeded(Exception):
-    pass
 
 
 @dataclass
@@ -628,106 +625,13 @@ class EutilsClient:
     # ---- one HTTP exchange, bounded by the deadline -----------------------------------------
 
     def _send(self, method: str, url: str, params: Mapping[str, str]) -> _Response:
-        start = self._clock()
-        ends = start + self.deadline
-        timeout = (min(self.connect_timeout, self.deadline), min(self.read_timeout, self.deadline))
-        kwargs: dict[str, Any] = {"timeout": timeout, "stream": True}
-        if method == "GET":
-            kwargs["params"] = dict(params)
-        else:
-            kwargs["data"] = dict(params)
+        body_kw = {"params": dict(params)} if method == "GET" else {"data": dict(params)}
         try:
-            r = self._request_within(ends, method, url, kwargs)
-        except requests.Timeout as exc:
-            raise _Retryable(
-                f"timeout before the response headers ({type(exc).__name__})"
-            ) from None
-        except requests.RequestException as exc:
-            raise _Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
-        fired = threading.Event()
-
-        def watchdog() -> None:  # unblocks a read stuck past the deadline
-            fired.set()
-            try:
-                r.raw.shutdown()
-            except Exception:
-                pass
-
-        timer = threading.Timer(max(0.0, ends - self._clock()), watchdog)
-        timer.daemon = True
-        timer.start()
-        chunks: list[bytes] = []
-        try:
-            for chunk in self._iter_body(r):
-                chunks.append(chunk)
-                if self._clock() > ends:
-                    raise _DeadlineExceeded
-            if fired.is_set() or self._clock() > ends:
-                raise _DeadlineExceeded
-        except _DeadlineExceeded:
-            raise _Retryable(
-                f"deadline of {self.deadline:g}s exceeded while reading the body "
-                f"({sum(map(len, chunks))} bytes read)",
-                status=r.status_code,
-                body=b"".join(chunks),
-            ) from None
-        except Exception as exc:  # requests/urllib3/socket errors while streaming
-            if fired.is_set():
-                raise _Retryable(
-                    f"deadline of {self.deadline:g}s exceeded while reading the body",
-                    status=r.status_code,
-                    body=b"".join(chunks),
-                ) from None
-            raise _Retryable(
-                f"error reading the body: {type(exc).__name__}: {exc}",
-                status=r.status_code,
-                body=b"".join(chunks),
-            ) from None
-        finally:
-            timer.cancel()
-            r.close()
-        return _Response(status=r.status_code, headers=r.headers, body=b"".join(chunks))
-
-    def _request_within(self, ends: float, method: str, url: str,
-                        kwargs: dict[str, Any]) -> requests.Response:
-        """``session.request`` (status line and headers), given up at the deadline.
-
-        The read timeout applies to each socket read, so a server that drips its status line
-        and headers a byte at a time never trips it; the body watchdog below only starts once
-        the headers are in. The request therefore runs in a helper thread that is abandoned
-        (and its response closed when it finally comes) once the deadline has passed.
-        """
-        box: dict[str, Any] = {}
-        abandoned = threading.Event()
-
-        def request() -> None:
-            try:
-                box["response"] = self.session.request(method, url, **kwargs)
-            except BaseException as exc:  # handed to the calling thread below
-                box["error"] = exc
-            if abandoned.is_set() and "response" in box:
-                box["response"].close()
-
-        worker = threading.Thread(target=request, name="eutils-request", daemon=True)
-        worker.start()
-        worker.join(max(0.0, ends - self._clock()))
-        if worker.is_alive():
-            abandoned.set()
-            raise _Retryable(f"deadline of {self.deadline:g}s exceeded before the response headers")
-        if "error" in box:
-            raise box["error"]
-        return box["response"]  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _iter_body(r: requests.Response) -> Iterator[bytes]:
-        # iter_content(n) blocks until n bytes (or EOF) arrive, so a dripping server would only
-        # be noticed every n bytes; read1 returns whatever one socket read gives.
-        raw = r.raw
-        if hasattr(raw, "read1"):
-            while True:
-                chunk = raw.read1(_READ_SIZE, decode_content=True)
-                if not chunk:
-                    return
-                yield chunk
-        else:  # pragma: no cover - urllib3 < 2.3
-            yield from r.iter_content(_READ_SIZE)
+            status, headers, body = exchange(
+                self.session, method, url, deadline=self.deadline,
+                connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                clock=self._clock, **body_kw,
+            )
+        except TransientHTTPError as exc:
+            raise _Retryable(exc.reason, status=exc.status, body=exc.body) from None
+        return _Response(status=status, headers=headers, body=body)

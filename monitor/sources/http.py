@@ -14,18 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
+from monitor.httpio import TransientHTTPError, exchange
 from monitor.pubmed.client import _parse_retry_after
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 64 * 1024
 _EXCERPT = 200
 
 
@@ -127,46 +126,9 @@ class JsonClient:
             raise _Retryable(f"invalid or truncated JSON: {exc}", status=status, body=body) from None
 
     def _send(self, url: str, params: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-        ends = self._clock() + self.deadline
-        timeout = (min(self.connect_timeout, self.deadline), min(self.read_timeout, self.deadline))
         try:
-            r = self.session.get(url, params=dict(params), timeout=timeout, stream=True)
-        except requests.Timeout as exc:
-            raise _Retryable(f"timeout before the response headers ({type(exc).__name__})") from None
-        except requests.RequestException as exc:
-            raise _Retryable(f"connection error: {type(exc).__name__}: {exc}") from None
-        fired = threading.Event()
-
-        def watchdog() -> None:  # unblocks a read stuck past the deadline
-            fired.set()
-            try:
-                r.raw.shutdown()
-            except Exception:
-                pass
-
-        timer = threading.Timer(max(0.0, ends - self._clock()), watchdog)
-        timer.daemon = True
-        timer.start()
-        chunks: list[bytes] = []
-        try:
-            raw = r.raw
-            while True:
-                chunk = raw.read1(_READ_SIZE, decode_content=True) if hasattr(raw, "read1") else raw.read(_READ_SIZE)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                if self._clock() > ends:
-                    break
-            if fired.is_set() or self._clock() > ends:
-                raise _Retryable(f"deadline of {self.deadline:g}s exceeded while reading the body",
-                                 status=r.status_code, body=b"".join(chunks))
-        except _Retryable:
-            raise
-        except Exception as exc:  # requests/urllib3/socket errors while streaming
-            reason = (f"deadline of {self.deadline:g}s exceeded while reading the body" if fired.is_set()
-                      else f"error reading the body: {type(exc).__name__}: {exc}")
-            raise _Retryable(reason, status=r.status_code, body=b"".join(chunks)) from None
-        finally:
-            timer.cancel()
-            r.close()
-        return r.status_code, r.headers, b"".join(chunks)
+            return exchange(self.session, "GET", url, params=dict(params), deadline=self.deadline,
+                            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                            clock=self._clock)
+        except TransientHTTPError as exc:
+            raise _Retryable(exc.reason, status=exc.status, body=exc.body) from None
