@@ -253,3 +253,30 @@ def test_sentence_scan_finds_what_a_search_of_every_sentence_finds() -> None:
             got = [[m.span() for m in ms] for ms in scan.finditer(pattern, heads)]
             want = [[m.span() for m in pattern.finditer(s.low)] for s in sents]
             assert got == want, (pattern.pattern[:40], title)
+
+
+def test_gated_context_patterns_find_what_the_plain_patterns_find() -> None:
+    """Each gate only skips searches that cannot match: compare with the plain pattern on
+    the left and right windows of every number in the eval abstracts, and on made-up ones."""
+    import re
+
+    from monitor.classify import followup as fu
+
+    gated = {n: g for n, g in vars(fu).items() if isinstance(g, fu._Gated)}
+    assert len(gated) >= 10
+    windows = [
+        "history of 5", "since 3", "patients > 65", "children younger than", "trained for",
+        "training period of", "half-life of", "door-to-needle time of", "mice were kept for",
+        "within the first", "in the past", "during the first", "interval of", "(range", "iqr ",
+        "median survival was", "time to death was", "re-assessed after", "every two weeks for",
+        "icu stay of", "aged", "of gestation", "post-conception", "confidence interval",
+    ]
+    for title, abstract in _eval_texts():
+        low = f"{title}\n{abstract}".lower()
+        for m in re.finditer(r"\d+|\b(?:one|two|six|twelve)\b", low):
+            windows.append(low[max(0, m.start() - 120): m.start()])
+            windows.append(low[m.end(): m.end() + 100])
+    for name, g in gated.items():
+        for w in windows:
+            a, b = g.search(w), g.pattern.search(w)
+            assert (a and a.span()) == (b and b.span()), (name, w)

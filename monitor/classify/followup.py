@@ -361,6 +361,54 @@ _R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_I
           _L_INTERVAL))
 
 
+
+class _Gated:
+    """A context pattern behind a cheap gate: ``gate`` (plain literals, so re skips to
+    them fast) finds a piece that every match of ``pattern`` contains; where it finds none
+    the slow search (a leading \\b makes re try every position) is skipped. Same result as
+    ``pattern.search``."""
+
+    __slots__ = ("pattern", "gate")
+
+    def __init__(self, pattern: re.Pattern[str], gate: str) -> None:
+        self.pattern = pattern
+        self.gate = re.compile(gate)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if self.gate.search(text) is None:
+            return None
+        return self.pattern.search(text)
+
+
+# gates: every alternative of the pattern (lower-cased) contains one of the literals
+_L_EXPOSURE = _Gated(  # type: ignore[assignment]
+    _L_EXPOSURE, r"history of|duration|since|for more than|suffer|smok|user|diagnosed|liv")
+_L_POP_CMP = _Gated(_L_POP_CMP, "[<>\u2265\u2264]|than|over|under|above|below")  # type: ignore[assignment]
+_L_TREAT = _Gated(  # type: ignore[assignment]
+    _L_TREAT, r"for|over|during|lasting|throughout|duration|length|period")
+_L_PROCESS = _Gated(  # type: ignore[assignment]
+    _L_PROCESS, r"half|doubling|life|turnaround|wait|delay|time to|door-to|onset-to|ci|confidence")
+_L_LAB = _Gated(  # type: ignore[assignment]
+    _L_LAB, r"incubat|cultur|stored|frozen|freez|centrifug|transfect|in vitro|mice|mouse|rat|"
+    r"murine|pups|rabbits|piglets|sacrific|euthani|harvested|passag|seeded|plated|cells were")
+_L_INTAKE_WINDOW = _Gated(_L_INTAKE_WINDOW, "within")  # type: ignore[assignment]
+_L_PAST = _Gated(  # type: ignore[assignment]
+    _L_PAST, r"past|previous|prior|preceding|last|recent|lifetime")
+_L_OVER = _Gated(_L_OVER, r"over|during|throughout|across")  # type: ignore[assignment]
+_L_INTERVAL = _Gated(_L_INTERVAL, "interval")  # type: ignore[assignment]
+_L_RANGE_OF_PREV = _Gated(_L_RANGE_OF_PREV, r"\(|rang|iqr|interquartile")  # type: ignore[assignment]
+_L_SURVIVAL_VALUE = _Gated(_L_SURVIVAL_VALUE, r"survival|time to")  # type: ignore[assignment]
+_L_FOLLOW = _Gated(  # type: ignore[assignment]
+    _L_FOLLOW, r"follow|fu|observation period|monitored|surveillance|evaluated|assessed|"
+    r"examined|tracked")
+_L_FOLLOW2 = _Gated(  # type: ignore[assignment]
+    _L_FOLLOW2, r"annually|yearly|every|assessed|evaluated|measured|examined|interviewed|"
+    r"surveyed|contacted|monitored|observed|tracked|recorded|studied")
+_L_HOSPITAL = _Gated(_L_HOSPITAL, r"stay|los|hospitali|icu|hospital course")  # type: ignore[assignment]
+_L_AGE = _Gated(_L_AGE, "age")  # type: ignore[assignment]
+_GEST = _Gated(  # type: ignore[assignment]
+    _GEST, r"gestation|pregnancy|amenorrh|postmenstrual|conception|trimester")
+
 _UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo", "wk", "hr")
 _SHORT_UNIT = re.compile(r"\d\s?[-\u2010\u2011\u2013]?\s?[hd](?![A-Za-z])")
 
