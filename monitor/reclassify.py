@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
@@ -34,6 +34,7 @@ def reclassify(engine: Engine, feeds: Sequence[Feed], *, only_feed: bool = False
                everything: bool = False, stream: TextIO | None = None,
                batch: int = 500) -> ReclassifySummary:
     from monitor.classify import CLASSIFIER_VERSION, classify_article
+    from monitor.sources.trials import judge_trial
 
     summary = ReclassifySummary(version=CLASSIFIER_VERSION)
     thresholds = {f.long_term_threshold_weeks for f in feeds} or {26.0}
@@ -55,11 +56,15 @@ def reclassify(engine: Engine, feeds: Sequence[Feed], *, only_feed: bool = False
             part = todo[i : i + batch]
             with session_scope(engine) as session:
                 articles = repo.load_articles(session, [r.pmid for r in part])
+                trials = _trials(session, [r.pmid for r in part])
                 for row in part:
                     article = articles.get(row.pmid)
                     if article is None:
                         continue
-                    result = classify_article(article, threshold_weeks=threshold)
+                    if row.pmid in trials:  # a registration is judged by its outcome time frames
+                        result = judge_trial(trials[row.pmid], threshold)
+                    else:
+                        result = classify_article(article, threshold_weeks=threshold)
                     repo.save_classification(session, row.pmid, result)
                     summary.recomputed += 1
                     if row.long_term is not None and row.long_term != result.long_term:
@@ -68,3 +73,11 @@ def reclassify(engine: Engine, feeds: Sequence[Feed], *, only_feed: bool = False
                         summary.followup_changed += 1
             bar.advance(len(part))
     return summary
+
+
+def _trials(session: Any, ids: Sequence[str]) -> dict[str, Any]:
+    from monitor.sources.trials import parse_study
+    from monitor.store.models import TrialRow
+
+    found = session.execute(select(TrialRow.nct_id, TrialRow.record).where(TrialRow.nct_id.in_(ids)))
+    return {nct: parse_study(record) for nct, record in found}

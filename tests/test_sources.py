@@ -227,6 +227,12 @@ def test_a_feed_with_trials_stores_them_once_judged_by_their_time_frames(cli, ct
     last = ctgov_server.requests("studies")[-1].params
     assert last["filter.advanced"].startswith("AREA[LastUpdatePostDate]RANGE[") and last["filter.advanced"].endswith(",MAX]")
     assert count(db, TrialRow) == 3
+    # Judging everything again keeps a registration's verdict from its time frames.
+    redo = cli("reclassify", "--all", env=env)
+    assert redo.code == 0, redo.err
+    assert "0 long-term verdicts changed" in redo.out
+    with session_scope(db) as s:
+        assert repo_classification(s, WBC_TRIAL).evidence == EVIDENCE_12M
 
 
 def repo_classification(session, record_id: str):

@@ -89,8 +89,7 @@ def _since(engine: Engine, settings: Settings, feed_id: int, source: str) -> dat
 
 def _trials(engine: Engine, settings: Settings, feed: Feed, feed_id: int, run_id: int,
             client: Any, today: date) -> SourceCounts:
-    from monitor.classify.timeframe import classify_trial
-    from monitor.sources.trials import trial_article
+    from monitor.sources.trials import judge_trial, trial_article
     from monitor.studies import link_records
 
     assert feed.trials is not None
@@ -113,9 +112,8 @@ def _trials(engine: Engine, settings: Settings, feed: Feed, feed_id: int, run_id
             _set_source(session, ids, "trial")
             for t in trials:
                 if t.nct_id in new or t.nct_id in changed or not _judged(session, t.nct_id, feed):
-                    repo.save_classification(session, t.nct_id, classify_trial(
-                        t.title, t.summary, t.outcomes, threshold_weeks=feed.long_term_threshold_weeks,
-                        design=t.design, enrollment=t.enrollment, registry_id=t.nct_id))
+                    repo.save_classification(session, t.nct_id,
+                                             judge_trial(t, feed.long_term_threshold_weeks))
             counts.linked += repo.link_to_feed(session, feed_id, ids, run_id)
             link_records(session, ids)
         counts.new += len(new)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from monitor.classify.timeframe import Outcome
+from monitor.classify.timeframe import Outcome, classify_trial
 from monitor.records import AbstractSection, Article, Author, HistoryDate, PubDate
 from monitor.sources.http import JsonClient, SourceError
 
@@ -61,6 +61,12 @@ class Trial:
     def outcomes_json(self) -> list[dict[str, str]]:
         return [{"kind": o.kind, "measure": o.measure, "time_frame": o.time_frame,
                  "description": o.description} for o in self.outcomes]
+
+
+def judge_trial(trial: Trial, threshold_weeks: float) -> Any:
+    """The classification of a registered trial: follow-up from its outcome time frames."""
+    return classify_trial(trial.title, trial.summary, trial.outcomes, threshold_weeks=threshold_weeks,
+                          design=trial.design, enrollment=trial.enrollment, registry_id=trial.nct_id)
 
 
 def _date(struct: Any) -> str | None:
