@@ -107,3 +107,15 @@ def test_weekdays_follow_cron_not_apscheduler_numbering(expr: str, weekday: int)
 
     nxt = cron_trigger(expr).get_next_fire_time(None, datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
     assert nxt.weekday() == weekday
+
+
+def test_the_commented_sources_in_the_default_feed_are_valid_when_enabled(tmp_path: Path) -> None:
+    """The [trials]/[preprints] example shipped in wbc-ms.toml loads once uncommented."""
+    text = (REPO / "feeds" / "wbc-ms.toml").read_text()
+    enabled = re.sub(r"^# (\[trials\]|\[preprints\]|condition|intervention|query) ", r"\1 ", text, flags=re.M)
+    enabled = re.sub(r"^# (\[trials\]|\[preprints\])$", r"\1", enabled, flags=re.M)
+    path = tmp_path / "wbc-ms.toml"
+    path.write_text(enabled)
+    feed = load_feed(path)
+    assert feed.trials is not None and feed.trials.condition == "Multiple Sclerosis"
+    assert feed.preprints is not None and "cryostimulation" in feed.preprints.query
