@@ -380,6 +380,12 @@ class _Gated:
         return self.pattern.search(text)
 
 
+def _ungated(p: object) -> re.Pattern[str]:
+    pattern = p.pattern if isinstance(p, _Gated) else p
+    assert isinstance(pattern, re.Pattern)
+    return pattern
+
+
 # gates: every alternative of the pattern (lower-cased) contains one of the literals
 _L_EXPOSURE = _Gated(  # type: ignore[assignment]
     _L_EXPOSURE, r"history of|duration|since|for more than|suffer|smok|user|diagnosed|liv")
@@ -408,6 +414,12 @@ _L_HOSPITAL = _Gated(_L_HOSPITAL, r"stay|los|hospitali|icu|hospital course")  # 
 _L_AGE = _Gated(_L_AGE, "age")  # type: ignore[assignment]
 _GEST = _Gated(  # type: ignore[assignment]
     _GEST, r"gestation|pregnancy|amenorrh|postmenstrual|conception|trimester")
+# the plain exclusions as one pattern each side: one pass instead of one per pattern
+_R_EXCLUDE = re.compile("|".join(f"(?:{p.pattern})" for p in (_R_AGE, _R_PRIOR)))
+_L_EXCLUDE = re.compile("|".join(
+    f"(?:{_ungated(p).pattern})" for p in (_L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS)
+))
+
 
 _UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo", "wk", "hr")
 _SHORT_UNIT = re.compile(r"\d\s?[-\u2010\u2011\u2013]?\s?[hd](?![A-Za-z])")
@@ -494,18 +506,14 @@ def _classify(
     ll = len(left)
     fol = _L_FOLLOW.search(lw)
 
-    # -- exclusions --------------------------------------------------------------------
-    if _R_AGE.match(rw) or _R_PRIOR.match(rw):
+    # -- exclusions (all drop the quantity, so their order does not matter) -------------
+    if _R_EXCLUDE.match(rw) or _GEST.search(rw) or _L_EXCLUDE.search(lw):
         return None
     w = _WASHOUT.search(lw[-40:])
     if w and not re.search(r"[);]|\band\b", left[-40:][w.end():]):
         return None
     w = _WASHOUT.search(rw[:40])
     if w and not re.search(r"[(;]|\band\b", right[: w.start()]):
-        return None
-    if _L_LAB.search(lw) or _GEST.search(rw) or _GEST.search(lw):
-        return None
-    if _L_PAST.search(lw) or _L_EXPOSURE.search(lw) or _L_PROCESS.search(lw):
         return None
     if not fol:
         if _L_SURVIVAL_VALUE.search(lw):
@@ -773,7 +781,7 @@ def _calendar_followup(sents: list[Sentence]) -> list[Hit]:
     """'treated between 2004 and 2005 ... last follow-up was November 2010' -> 82 months."""
     ends = []
     for i, sent in enumerate(sents):
-        low = sent.text.lower()
+        low = sent.low  # (lower-cased; the words looked for are ASCII)
         if "follow" not in low and "censor" not in low and "cut" not in low:
             continue
         for m in FU_END_RE.finditer(sent.text):
