@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EutilsClient", "EutilsError", "SearchResult", "ProgressCallback"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("litmon.pubmed")
 
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 #: The most PMIDs one ESearch can list for PubMed (observed: 9,999, docs say 10,000).

@@ -23,7 +23,7 @@ import requests
 from monitor.httpio import TransientHTTPError, exchange
 from monitor.pubmed.client import _parse_retry_after
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("litmon.sources")
 
 _EXCERPT = 200
 
