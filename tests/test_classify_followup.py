@@ -280,3 +280,22 @@ def test_gated_context_patterns_find_what_the_plain_patterns_find() -> None:
         for w in windows:
             a, b = g.search(w), g.pattern.search(w)
             assert (a and a.span()) == (b and b.span()), (name, w)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Pain fell at 24 H and 24 h; 3 DAYS, Six Months and 2 D later; twelve weeks.",
+        "After 3 dayſ and \u017fix years; 5 \u212aeeks; \u0130n 2 YEARS; 1, 3 and 6 months.",
+        "Follow-up was 2.6 \u00b1 1.6 years (range 1-5 years); a year; an hour later.",
+    ],
+)
+def test_quantity_prefilter_keeps_every_match(sentence: str) -> None:
+    from monitor.classify import followup as fu
+    from monitor.classify.fastre import lower, match_at
+
+    low = lower(sentence)
+    starts = list(range(len(sentence)))
+    got = [m.span() for m in fu._qty_matches(sentence, low, starts)]
+    assert got == [m.span() for m in match_at(fu.QTY_RE, sentence, starts)]
+    assert got

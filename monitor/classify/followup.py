@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .fastre import Candidates, lower, match_at, positions
-from .fastre import lc as _lc
+from .fastre import Candidates, lc, lower, match_at, positions
 from .text import WORDNUM, parse_number, split_sentences, strip_label
 
 WEEKS_PER = {
@@ -347,17 +346,17 @@ _SESSION_COUNT = re.compile(r"\b(?:\d+|" + WORDNUM + r")\s+(?:\w+\s+)?sessions?\
 
 # the context patterns run on the lower-cased sentence (_classify, _is_central_followup)
 _R_AGE, _R_PRIOR, _WASHOUT, _L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS = map(
-    _lc, (_R_AGE, _R_PRIOR, _WASHOUT, _L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS))
+    lc, (_R_AGE, _R_PRIOR, _WASHOUT, _L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS))
 _L_SURVIVAL_VALUE, _L_INTAKE_WINDOW, _R_PERIOD, _R_OBS_PERIOD, _L_SPAN, _L_FOLLOWISH = map(
-    _lc, (_L_SURVIVAL_VALUE, _L_INTAKE_WINDOW, _R_PERIOD, _R_OBS_PERIOD, _L_SPAN, _L_FOLLOWISH))
+    lc, (_L_SURVIVAL_VALUE, _L_INTAKE_WINDOW, _R_PERIOD, _R_OBS_PERIOD, _L_SPAN, _L_FOLLOWISH))
 _L_SCHEDULE, _R_SCHEDULE, _R_SESSION, _L_SESSION, _L_A_DOSE, _R_POST_TREAT = map(
-    _lc, (_L_SCHEDULE, _R_SCHEDULE, _R_SESSION, _L_SESSION, _L_A_DOSE, _R_POST_TREAT))
+    lc, (_L_SCHEDULE, _R_SCHEDULE, _R_SESSION, _L_SESSION, _L_A_DOSE, _R_POST_TREAT))
 _R_AFTER_TREAT, _END_OF_TREAT_IN_SENT, _R_FOLLOW, _R_OUTCOME, _R_AFTER, _L_AGE = map(
-    _lc, (_R_AFTER_TREAT, _END_OF_TREAT_IN_SENT, _R_FOLLOW, _R_OUTCOME, _R_AFTER, _L_AGE))
+    lc, (_R_AFTER_TREAT, _END_OF_TREAT_IN_SENT, _R_FOLLOW, _R_OUTCOME, _R_AFTER, _L_AGE))
 _AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD = map(
-    _lc, (_AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD))
+    lc, (_AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD))
 _R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_INTERVAL = map(
-    _lc, (_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER,
+    lc, (_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER,
           _L_INTERVAL))
 
 
@@ -496,7 +495,7 @@ def _classify(
 ) -> tuple[str, int, int, bool] | None:
     """Kind of the quantity s[a:b] (or None to drop it), with the phrase span and a flag
     telling that it is counted from the end of treatment. ``sl``: ``s`` lower-cased
-    (fastre.lower); the context patterns run on it (see _lc)."""
+    (fastre.lower); the context patterns run on it (see fastre.lc)."""
     if sl is None:
         sl = lower(s)
     left = s[max(0, a - 120): a]
@@ -696,6 +695,29 @@ def _qty_finder(words: set[str] | None) -> Callable[[str], list[int]]:
     return find
 
 
+# A lower-case copy of QTY_RE on the lower-cased sentence rejects most candidates faster.
+# It matches wherever QTY_RE does (its unit "h"/"d" is no longer case-sensitive: it may
+# match more), unless the sentence holds one of the four non-ASCII letters that re's
+# IGNORECASE matches to an ASCII letter (then QTY_RE alone decides).
+_QTY_LOW = lc(QTY_RE)
+_ODD_FOLDS = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K(elvin)
+
+
+def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """``match_at(QTY_RE, s, starts)``."""
+    quick = s.isascii() or not any(c in s for c in _ODD_FOLDS)
+    low_match = _QTY_LOW.match
+    match = QTY_RE.match
+    end = -1
+    for p in starts:
+        if p < end or (quick and low_match(low, p) is None):
+            continue
+        m = match(s, p)
+        if m is not None:
+            yield m
+            end = m.end()
+
+
 def _label_find(low: str) -> list[int]:
     return positions(low, _LABEL_HEADS)
 
@@ -722,7 +744,7 @@ def find_hits(
             has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
         else:
             has_unit = False
-        for m in match_at(QTY_RE, s, qty_here) if has_unit else ():
+        for m in _qty_matches(s, low, qty_here) if has_unit else ():
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
                 continue
