@@ -379,12 +379,6 @@ class _Gated:
         return self.pattern.search(text)
 
 
-def _ungated(p: object) -> re.Pattern[str]:
-    pattern = p.pattern if isinstance(p, _Gated) else p
-    assert isinstance(pattern, re.Pattern)
-    return pattern
-
-
 # gates: every alternative of the pattern (lower-cased) contains one of the literals
 _L_EXPOSURE = _Gated(  # type: ignore[assignment]
     _L_EXPOSURE, r"history of|duration|since|for more than|suffer|smok|user|diagnosed|liv")
@@ -413,11 +407,8 @@ _L_HOSPITAL = _Gated(_L_HOSPITAL, r"stay|los|hospitali|icu|hospital course")  # 
 _L_AGE = _Gated(_L_AGE, "age")  # type: ignore[assignment]
 _GEST = _Gated(  # type: ignore[assignment]
     _GEST, r"gestation|pregnancy|amenorrh|postmenstrual|conception|trimester")
-# the plain exclusions as one pattern each side: one pass instead of one per pattern
+# the two exclusions anchored at the start of the right window, as one pattern
 _R_EXCLUDE = re.compile("|".join(f"(?:{p.pattern})" for p in (_R_AGE, _R_PRIOR)))
-_L_EXCLUDE = re.compile("|".join(
-    f"(?:{_ungated(p).pattern})" for p in (_L_LAB, _GEST, _L_PAST, _L_EXPOSURE, _L_PROCESS)
-))
 
 
 _UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo", "wk", "hr")
@@ -506,7 +497,9 @@ def _classify(
     fol = _L_FOLLOW.search(lw)
 
     # -- exclusions (all drop the quantity, so their order does not matter) -------------
-    if _R_EXCLUDE.match(rw) or _GEST.search(rw) or _L_EXCLUDE.search(lw):
+    if _R_EXCLUDE.match(rw) or _GEST.search(rw) or _GEST.search(lw) or _L_LAB.search(lw):
+        return None
+    if _L_PAST.search(lw) or _L_EXPOSURE.search(lw) or _L_PROCESS.search(lw):
         return None
     w = _WASHOUT.search(lw[-40:])
     if w and not re.search(r"[);]|\band\b", left[-40:][w.end():]):
