@@ -169,3 +169,15 @@ def test_outcome_domains_word_index_matches_a_plain_search_on_the_dev_set() -> N
     for r in data.values():
         text = r.get("QUESTION", "") + "\n" + "\n".join(r.get("CONTEXTS", []))
         assert outcome_domains(text) == _domains_by_plain_search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a_b c-d e.f (g) h\u00b2 x\u00a0y 12,5 \u0663\u0664 foo_ _", "caf\u00e9 na\u00efve \u2013 3\u00b15\tz\n"],
+)
+def test_words_of_are_the_runs_of_word_characters(text: str) -> None:
+    import re
+
+    from monitor.classify.fastre import words_of
+
+    assert words_of(text) == set(re.findall(r"\w+", text))

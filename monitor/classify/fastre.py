@@ -32,7 +32,7 @@ def lower(text: str) -> str:
     return low
 
 
-_NON_WORD = re.compile(r"[^\w\s]+")
+_WORD_RUN = re.compile(r"\w+")
 _DIGIT_RUN = re.compile(r"\d\d*")  # (not \d+: a leading class lets re skip to digits fast)
 
 
@@ -42,7 +42,16 @@ def words_of(low: str) -> set[str]:
     A pattern whose every match starts at a word start with literal ``w`` followed by a
     non-word character can only match when ``w in words_of(text)``: one set look-up instead
     of a substring search through the text."""
-    return set(_NON_WORD.sub(" ", low).split())
+    out: set[str] = set()
+    mixed = []
+    for t in set(low.split()):
+        if t.isalnum():  # all \w (str.isalnum is re's \w without "_")
+            out.add(t)
+        else:
+            mixed.append(t)
+    if mixed:
+        out.update(_WORD_RUN.findall(" ".join(mixed)))
+    return out
 
 
 def digit_starts(text: str) -> list[int]:
