@@ -154,6 +154,8 @@ def _domains_by_plain_search(text: str) -> tuple[str, ...]:
         "IL-6, IL-1β and hs-CRP; TNF-alpha fell; CRP-levels; xCRP is no acronym.",
         "Quality-of-life (health related quality  of life) and well being; wellbeing.",
         "Alzheimer's disease, (depression) and /fatigue/; EDSS_score; qol.",
+        "EQ5D, MSQOL54, wellbeing, healthrelated QoL and the 6minute walk; sideeffects; 8isoprostanes.",
+        "c-reactive-protein, sixminute-walk, sf-36-item; c.",
     ],
 )
 def test_outcome_domains_word_index_matches_a_plain_search(text: str) -> None:

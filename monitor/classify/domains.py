@@ -78,6 +78,19 @@ def _gate(head: str, term: str, wild: bool) -> _Gate:
     return head, gate, exact, tuple(_RUNS.findall(rest))
 
 
+def _glued(term: str, wild: bool) -> str | None:
+    """For a term 'x-y…' whose optional hyphen is its first non-word character: the word
+    at a match is 'x' (a hyphen or space follows) or exactly 'xy' (none does), provided
+    what follows 'y' in the term is not a hyphen or the wildcard. Else None."""
+    m = re.fullmatch(r"(\w+)-(\w+)(.*)", term, re.DOTALL)
+    if m is None:
+        return None
+    tail = m.group(3)
+    if (not tail and wild) or tail[:1] == "-":
+        return None
+    return m.group(1) + m.group(2)
+
+
 def load_vocabulary(text: str) -> Vocabulary:
     data = tomllib.loads(text)
     raw = data.get("domain")
@@ -140,10 +153,16 @@ def load_vocabulary(text: str) -> Vocabulary:
             (a, _LEAD_WORD.match(a.lower()).group(0), True, (), True)  # type: ignore[union-attr]
             for a in d.acronyms
         ]
-        for head, gate, is_exact, others, acr in gated:
+        for (head, gate, is_exact, others, acr), t in zip(
+            gated, [*d.terms, *d.acronyms], strict=True
+        ):
             entry = (d.key, head, others, acr)
+            glued = None if acr or is_exact else _glued(t.rstrip("*").lower(), t.endswith("*"))
             if is_exact:
                 exact.setdefault(gate, []).append(entry)
+            elif glued:  # the word at the match is ``gate`` or ``glued``: index both
+                exact.setdefault(gate, []).append(entry)
+                exact.setdefault(glued, []).append(entry)
             else:
                 loose.append(entry)
     index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose))
