@@ -799,6 +799,8 @@ def _calendar_followup(sents: list[Sentence]) -> list[Hit]:
         low = sent.low  # (lower-cased; the words looked for are ASCII)
         if "follow" not in low and "censor" not in low and "cut" not in low:
             continue
+        if "19" not in low and "20" not in low:  # FU_END_RE ends with a year
+            continue
         for m in FU_END_RE.finditer(sent.text):
             ends.append((i, m))
     if not ends:
