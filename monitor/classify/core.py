@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -286,35 +285,12 @@ class _SentenceScan:
 
     def __init__(self, sents: list[fu.Sentence], abstract_low: str | None) -> None:
         self.sents = sents
-        body = [(i, s) for i, s in enumerate(sents) if not s.is_title]
-        self.low: str | None
-        # the sentences are slices of the abstract; their own lower-casing agrees with the
-        # abstract's unless fastre.lower fell back to ASCII on one of them
-        if abstract_low is not None and all(
-            abstract_low.startswith(s.low, s.start) for _, s in body
-        ):
-            self.low = abstract_low
-        else:
-            self.low = None
-        self.body = body
-        self.starts = [s.start for _, s in body]
+        self.index = fu.SentenceIndex(sents, abstract_low)
 
     def finditer(self, pattern: re.Pattern[str], heads: Sequence[str]) -> list[list[re.Match[str]]]:
-        sents = self.sents
-        local: list[list[int]] = [[] for _ in sents]
-        for i, s in enumerate(sents):
-            if s.is_title or self.low is None:
-                local[i] = positions(s.low, heads)
-        if self.low is not None and self.body:
-            starts = self.starts
-            body = self.body
-            for p in positions(self.low, heads):
-                j = bisect_right(starts, p) - 1
-                if j >= 0:
-                    i, s = body[j]
-                    if p - s.start < len(s.low):
-                        local[i].append(p - s.start)
-        return [list(match_at(pattern, s.low, ps)) if ps else [] for s, ps in zip(sents, local, strict=True)]
+        local = self.index.share(lambda low: positions(low, heads))
+        return [list(match_at(pattern, s.low, ps)) if ps else []
+                for s, ps in zip(self.sents, local, strict=True)]
 
 
 def _no_time_point(

@@ -11,8 +11,8 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .fastre import Candidates, lc, lower, match_at, positions
@@ -625,7 +625,7 @@ class SentenceIndex:
         self.starts = [s.start for _, s in body]
 
     def share(
-        self, find: Callable[[str], Iterable[int]]
+        self, find: Callable[[str], list[int]]
     ) -> list[list[int]]:
         """``find(s.low)`` for every sentence ``s``: ``find`` gives ascending positions of
         what may start a match, and is run once on the abstract when possible. A position
@@ -634,16 +634,16 @@ class SentenceIndex:
         out: list[list[int]] = [[] for _ in sents]
         for i, s in enumerate(sents):
             if s.is_title or self.low is None:
-                out[i] = list(find(s.low))
+                out[i] = find(s.low)
         if self.low is not None and self.body:
-            starts = self.starts
-            body = self.body
-            for p in find(self.low):
-                j = bisect_right(starts, p) - 1
-                if j >= 0:
-                    i, s = body[j]
-                    if p - s.start < len(s.low):
-                        out[i].append(p - s.start)
+            ps = find(self.low)
+            if ps:
+                for i, s in self.body:
+                    a = s.start
+                    lo = bisect_left(ps, a)
+                    hi = bisect_left(ps, a + len(s.low), lo)
+                    if hi > lo:
+                        out[i] = [p - a for p in ps[lo:hi]]
         return out
 
     def contains(self, needles: tuple[str, ...]) -> bool:
