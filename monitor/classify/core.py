@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
-from .fastre import lower, match_at, positions, words_of
+from .fastre import digit_starts, lower, match_at, positions, words_of
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -202,7 +202,8 @@ def classify(
     sents = fu.sentences_of(title, abstract)
 
     abstract_low = low[len(title) + 1:]
-    hits = [] if design == "lab-animal" else fu.find_hits(sents, abstract_low, words)
+    digits = digit_starts(abstract_low)  # shared by time points and sample size
+    hits = [] if design == "lab-animal" else fu.find_hits(sents, abstract_low, words, digits)
     treat_len = fu.treatment_length(hits)
 
     # -- follow-up counted from the end of treatment: add the treatment length ----------
@@ -270,7 +271,7 @@ def classify(
         evidence=evidence,
         reason=reason,
         design=design,
-        sample_size=sample_size(body, body_low, words),
+        sample_size=sample_size(body, body_low, words, digits if abstract else None),
         registry_ids=registry_ids(full, low),
         outcome_domains=outcome_domains(full, low=low, words=words),
         relevance=relevance[0],

@@ -662,11 +662,16 @@ for _w in _NUMBER_HEADS:
     _NUMBER_BY_PREFIX[_w[:3]] = (*_NUMBER_BY_PREFIX.get(_w[:3], ()), _w)
 
 
-def _qty_finder(words: set[str] | None) -> Callable[[str], list[int]]:
+def _qty_finder(
+    words: set[str] | None, abstract: tuple[str, list[int]] | None = None
+) -> Callable[[str], list[int]]:
     """Where a QTY_RE match can start in a lower-cased text (a superset): a run of ASCII
     digits, a number word, "a"/"an" before a unit. ``words``: words (fastre.words_of) of a
     text holding every text searched, or None; a QTY_RE match starts at a word start (its
-    look-behind), so a number word can only start one if a word begins with it."""
+    look-behind), so a number word can only start one if a word begins with it.
+    ``abstract``: (a text, fastre.digit_starts of it): for that text, the starts of its
+    runs of \\d stand for those of its ASCII digit runs (a match starting with a digit
+    follows a non-word character, so it starts a run of \\d too)."""
     if words is None:
         present: tuple[str, ...] = _NUMBER_HEADS
     else:
@@ -679,7 +684,10 @@ def _qty_finder(words: set[str] | None) -> Callable[[str], list[int]]:
         present = tuple(found)
 
     def find(low: str) -> list[int]:
-        starts = [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
+        if abstract is not None and low is abstract[0]:
+            starts = list(abstract[1])
+        else:
+            starts = [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
         if present:
             starts += positions(low, present)
         starts += [m.start() for m in _A_UNIT.finditer(low)]
@@ -716,14 +724,16 @@ def _label_find(low: str) -> list[int]:
 
 
 def find_hits(
-    sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None
+    sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
+    digits: list[int] | None = None,
 ) -> list[Hit]:
     """Every time point in the sentences. ``abstract_low``: the abstract lower-cased
     (fastre.lower), ``words``: fastre.words_of() of a text holding the title and abstract,
-    when at hand (they only make it faster)."""
+    ``digits``: fastre.digit_starts(abstract_low), when at hand (they only make it faster)."""
     hits: list[Hit] = []
     index = SentenceIndex(sents, abstract_low)
-    qty_at = index.share(_qty_finder(words))
+    shared = (index.low, digits) if index.low is not None and digits is not None else None
+    qty_at = index.share(_qty_finder(words, shared))
     label_at_all = index.share(_label_find)
     annual = index.contains(("annual", "yearly"))
     ages = index.contains((" at the",))

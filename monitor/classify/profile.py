@@ -297,16 +297,19 @@ def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
 
 
 def sample_size(
-    text: str, low: str | None = None, words: set[str] | None = None
+    text: str, low: str | None = None, words: set[str] | None = None,
+    digits: list[int] | None = None,
 ) -> int | None:
     """The study's total number of subjects, if stated (``low``: ``text`` lower-cased,
-    ``words``: ``fastre.words_of(low)`` or a superset, when at hand)."""
+    ``words``: ``fastre.words_of(low)`` or a superset, ``digits``:
+    ``fastre.digit_starts(low)``, when at hand)."""
     if low is None:
         low = lower(text)
     if words is None:
         words = words_of(low)
     word_starts: list[re.Match[str]] | None = None
-    digits = digit_starts(low)
+    if digits is None:
+        digits = digit_starts(low)
     if not digits and not _has_digit(text):
         word_starts = _word_starts(text, low, words)
         if not word_starts:
