@@ -299,3 +299,20 @@ def test_quantity_prefilter_keeps_every_match(sentence: str) -> None:
     got = [m.span() for m in fu._qty_matches(sentence, low, starts)]
     assert got == [m.span() for m in match_at(fu.QTY_RE, sentence, starts)]
     assert got
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "ΟΔΟΣ. AΣΟΦΙΑ ΟΔΟΣ\nΣΟΦΟΣ ΟΔΟΣ.\" AΣ! BΣ. CΣΣ (ΣΑ). DΣ'. EΣ) FΣ 5 ΟΔΟΣ? 1ΣΤΑΣ\n\nΚΑΣ.",
+        "İstanbul cohort. Patients were followed for 5 YEARS. \u212a and \u017f stay.",
+    ],
+)
+def test_sentences_are_lower_cased_as_each_sentence_alone(abstract: str) -> None:
+    """Sentences take their lower-case text from the lower-cased abstract (one call): the
+    same as lower-casing each sentence, final sigma included."""
+    from monitor.classify import followup as fu
+    from monitor.classify.fastre import lower
+
+    for s in fu.sentences_of("Title", abstract):
+        assert s.low == lower(s.text)
