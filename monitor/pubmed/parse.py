@@ -30,6 +30,7 @@ import gzip
 import html
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -189,6 +190,9 @@ def iter_records(source: Source) -> Iterator[Article | DeletedPMIDs]:
                 del root[0]
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc, root, stream) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # gzip magic followed by a cut or corrupt stream: bad input like any other.
+        raise PubMedParseError(f"broken gzip data: {exc}") from None
     if root is None:
         final = context.root
         if final is None:  # pragma: no cover - lxml raises "Document is empty" instead
