@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.config import Settings
 from monitor.feeds import Feed
-from monitor.mail import Delivery, MailError, envelope_sender, smtp_send, write_outbox
+from monitor.mail import Delivery, MailError, envelope_sender, smtp_send, split_sender, write_outbox
 from monitor.render import StudyView, jinja_env, load_studies, one_line, order_for_reading
 from monitor.store import repo
 from monitor.store.db import session_scope
@@ -189,7 +189,9 @@ def make_message(settings: Settings, content: DigestContent, *, message_id: str,
 
     msg = EmailMessage()
     msg["Subject"] = subject
-    msg["From"] = header_text(settings.mail_from)
+    name, address = split_sender(settings.mail_from)
+    # formataddr quotes a display name with specials (, : ;) so it stays one mailbox.
+    msg["From"] = formataddr((header_text(name), header_text(address))) if name else header_text(address)
     # One message for the whole list; the list is the feed owner's business, not each reader's.
     msg["To"] = "undisclosed-recipients:;"
     msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))

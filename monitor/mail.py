@@ -18,6 +18,7 @@ Facts it is built on (docs/reliability.md, checked on Python 3.11.7):
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 import tempfile
@@ -45,9 +46,25 @@ class Delivery:
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)  # address -> (code, text)
 
 
+_NAME_ADDR = re.compile(r"^\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*$", re.DOTALL)
+
+
+def split_sender(mail_from: str) -> tuple[str, str]:
+    """``LITMON_MAIL_FROM`` as (display name, address): "Lab, Univ <a@b>" -> ("Lab, Univ", "a@b").
+
+    Not ``parseaddr``: it reads a display name with a comma, colon or semicolon as a list or
+    a group ("Dr. A, B <d@x>" gives "Dr."), which made the envelope sender and the From
+    header wrong for names the configuration accepts.
+    """
+    m = _NAME_ADDR.match(mail_from)
+    if m:
+        return m.group(1).strip().strip('"'), m.group(2)
+    return "", (parseaddr(mail_from)[1] or mail_from).strip()
+
+
 def envelope_sender(mail_from: str) -> str:
     """The bare address of ``LITMON_MAIL_FROM`` ("litmon <a@b>" -> "a@b")."""
-    return parseaddr(mail_from)[1] or mail_from
+    return split_sender(mail_from)[1]
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
