@@ -137,10 +137,10 @@ def test_kill_9_inside_a_store_transaction_leaves_nothing_of_that_batch(
     assert set(stored_pmids(db)) == offered(eutils_server)
 
 
-def test_kill_9_at_random_moments_leaves_whole_batches_only(litmon, db, eutils_server):
+def test_kill_9_at_random_moments_leaves_whole_batches_only(litmon, db, eutils_server, database_url):
     rng = random.Random(4711)
     seen: list[int] = []
-    for _ in range(2):
+    for _ in range(2 if database_url.startswith("sqlite") else 1):
         proc = litmon("run", "--no-send", env={"LITMON_FETCH_BATCH_SIZE": "3"})
         # Wait for the first fetch, then kill at a random moment of the batches that follow.
         base = len(eutils_server.requests("efetch"))
@@ -177,7 +177,7 @@ class HangAfterData:
 
 
 def test_kill_9_after_smtp_accepted_before_commit_resends_once_with_the_same_message_id(
-        litmon, db, eutils_server, smtp_server, feeds_dir):
+        litmon, db, database_url, eutils_server, smtp_server, feeds_dir):
     with_recipients(feeds_dir, "reader@example.org")
     hook = HangAfterData(smtp_server)
     smtp_server.handle_DATA = hook  # looked up per connection by aiosmtpd
@@ -194,11 +194,12 @@ def test_kill_9_after_smtp_accepted_before_commit_resends_once_with_the_same_mes
     first_id = digest.message_id
     assert message_ids(smtp_server) == [first_id]
 
-    # A restart while the claim is still fresh sends nothing: the claim may still be working.
-    early = litmon("digest", "send", env=env)
-    assert early.wait(60) == 0, early.text()
-    if time.monotonic() - killed_at < 5.5:
-        assert len(smtp_server.messages) == 1, "resent while the claim was still fresh"
+    if database_url.startswith("sqlite"):
+        # A restart while the claim is still fresh sends nothing: it may still be working.
+        early = litmon("digest", "send", env=env)
+        assert early.wait(60) == 0, early.text()
+        if time.monotonic() - killed_at < 5.5:
+            assert len(smtp_server.messages) == 1, "resent while the claim was still fresh"
 
     time.sleep(max(0.0, 6.5 - (time.monotonic() - killed_at)))
     later = litmon("digest", "send", env=env)
