@@ -14,6 +14,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 from .fastre import Candidates, lc, lower, match_at, positions
 from .text import WORDNUM, parse_number, split_sentences, strip_label
@@ -657,6 +658,7 @@ class SentenceIndex:
 
 _ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")
 _A_UNIT = re.compile(r"a(?=n?\s+(?:year|month|week|day|decade))")
+_FIRST3 = itemgetter(slice(0, 3))
 _NUMBER_BY_PREFIX: dict[str, tuple[str, ...]] = {}
 for _w in _NUMBER_HEADS:
     _NUMBER_BY_PREFIX[_w[:3]] = (*_NUMBER_BY_PREFIX.get(_w[:3], ()), _w)
@@ -675,13 +677,10 @@ def _qty_finder(
     if words is None:
         present: tuple[str, ...] = _NUMBER_HEADS
     else:
-        found: set[str] = set()
-        by_prefix = _NUMBER_BY_PREFIX
-        for w in words:
-            cands = by_prefix.get(w[:3])
-            if cands:
-                found.update(c for c in cands if w.startswith(c))
-        present = tuple(found)
+        # every number word is 3+ letters: those sharing their first three letters with a
+        # word of the text (more than needed: the search finds nothing for the others)
+        firsts = set(map(_FIRST3, words)).intersection(_NUMBER_BY_PREFIX)
+        present = tuple(w for f in firsts for w in _NUMBER_BY_PREFIX[f])
 
     def find(low: str) -> list[int]:
         if abstract is not None and low is abstract[0]:
