@@ -316,3 +316,16 @@ def test_sentences_are_lower_cased_as_each_sentence_alone(abstract: str) -> None
 
     for s in fu.sentences_of("Title", abstract):
         assert s.low == lower(s.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "weeks"),
+    [
+        ("Patients were followed for years and tend to relapse.", None),  # not "ten d(ays)"
+        ("Wounds were assessed at 10 d and again at 48h.", 1.4),
+        ("Pain was scored at 7-d follow-up.", 1.0),
+    ],
+)
+def test_single_letter_units_only_follow_a_number_not_a_word(text: str, weeks: float | None) -> None:
+    result = classify("A study", text)
+    assert result.longest_followup_weeks == weeks

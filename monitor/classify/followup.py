@@ -49,7 +49,7 @@ _NUM = (
 _SEP = r"(?:\s*[-\u2010\u2011\u2013\u2014]?\s*(?:,\s*(?:and|or)\s+|,\s*|and\s+|or\s+|to\s+|&\s*|[-\u2010\u2011\u2013\u2014]\s*))"
 _UNIT = (
     r"(?P<unit>decades?|years?|yrs?|months?|mos|mo|mths?|weeks?|wks?|days?|hours?|hrs?"
-    r"|minutes?|mins?|(?-i:h|d))(?![A-Za-z])"
+    r"|minutes?|mins?|(?<=[\d\s\-\u2010\u2011\u2013])(?-i:h|d))(?![A-Za-z])"
 )
 QTY_RE = re.compile(
     rf"(?<![\w.,/])(?:(?P<c1>{_NUM})\s*(?:\u00b1|\+/-|\+/\u2212|\+-)\s*\d+(?:\.\d+)?"
