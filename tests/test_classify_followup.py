@@ -329,3 +329,17 @@ def test_sentences_are_lower_cased_as_each_sentence_alone(abstract: str) -> None
 def test_single_letter_units_only_follow_a_number_not_a_word(text: str, weeks: float | None) -> None:
     result = classify("A study", text)
     assert result.longest_followup_weeks == weeks
+
+
+def test_a_population_statistic_in_the_background_is_not_follow_up() -> None:
+    """LABELING.md: follow-up is when the study assessed outcomes in its own subjects."""
+    background = ("BACKGROUND: The persistently low 5-year survival rate for pancreatic cancer "
+                  "underscores the need for early detection. METHODS: We searched five databases "
+                  "and included 12 studies of detection models.")
+    result = classify("Detection models for pancreatic cancer: a systematic review", background,
+                      publication_types=["Systematic Review"])
+    assert result.longest_followup_weeks is None and result.long_term == "unclear"
+    # The same statistic reported for the study's own patients is follow-up.
+    own = ("We treated 120 patients with resected pancreatic cancer. "
+           "The 5-year survival rate was 21% in the treated group.")
+    assert classify("Adjuvant therapy in pancreatic cancer", own).long_term == "yes"

@@ -16,7 +16,7 @@ from .relevance import relevance_of
 if TYPE_CHECKING:
     from monitor.records import Article
 
-CLASSIFIER_VERSION = "1.1.1"
+CLASSIFIER_VERSION = "1.2.0"
 
 _I = re.IGNORECASE
 

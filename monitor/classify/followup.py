@@ -798,7 +798,35 @@ def find_hits(
             if d > 0:
                 hits.append(Hit(round(d * WEEKS_PER["year"], 3), m.group(0), "follow-up", i))
     hits.extend(_calendar_followup(sents))
-    return hits
+    return _without_background_statistics(hits, sents)
+
+
+# A population statistic quoted to motivate a study ("The persistently low 5-year survival rate
+# for pancreatic cancer underscores the need for early detection") is not an assessment of the
+# study's own subjects. Such a sentence speaks in the general present and comes before the
+# abstract first says what this study did.
+_OWN_STUDY_CUE = re.compile(
+    r"\b(?:we|our|this|these|here|present|was|were|had|did|enrolled|included|recruited|"
+    r"randomi[sz]ed|treated|underwent|received|observed|found|showed|analy[sz]ed|assessed|"
+    r"followed|reviewed|identified)\b"
+)
+_GENERAL_PRESENT = re.compile(
+    r"\b(?:is|are|remains?|underscores?|highlights?|emphasi[sz]es?|has|have|continues?)\b"
+)
+
+
+def _without_background_statistics(hits: list[Hit], sents: list[Sentence]) -> list[Hit]:
+    if not any(h.kind == "outcome-period" for h in hits):
+        return hits
+    background: set[int] = set()
+    for i, sent in enumerate(sents):
+        if sent.is_title:
+            continue
+        if _OWN_STUDY_CUE.search(sent.low):
+            break  # from here on the abstract speaks of its own study
+        if _GENERAL_PRESENT.search(sent.low):
+            background.add(i)
+    return [h for h in hits if not (h.kind == "outcome-period" and h.sentence in background)]
 
 
 def _calendar_followup(sents: list[Sentence]) -> list[Hit]:
