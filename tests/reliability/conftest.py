@@ -10,7 +10,9 @@ environment variables work everywhere):
 
   --soak-steps N / LITMON_SOAK_STEPS   steps of the randomised soak (default 200)
   --soak-seed S  / LITMON_SOAK_SEED    its seed (default 20261125)
-  --reliability-slow / LITMON_RELIABILITY_SLOW=1   the slow variants too
+  --reliability-slow / LITMON_RELIABILITY_SLOW=1   the slow variants too: the soak on
+      PostgreSQL at full length (else a quarter), the service DST test on PostgreSQL for all
+      four DST days (else one)
 """
 
 from __future__ import annotations
@@ -66,12 +68,6 @@ def soak_seed(config: pytest.Config) -> int:
 
 def slow_enabled(config: pytest.Config) -> bool:
     return bool(_option(config, "--reliability-slow")) or os.environ.get("LITMON_RELIABILITY_SLOW") == "1"
-
-
-@pytest.fixture
-def slow(request: pytest.FixtureRequest) -> None:
-    if not slow_enabled(request.config):
-        pytest.skip("slow variant: pass --reliability-slow or LITMON_RELIABILITY_SLOW=1")
 
 
 # -- processes ----------------------------------------------------------------------------------

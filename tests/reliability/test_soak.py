@@ -51,7 +51,13 @@ from monitor.runs import run_feed
 from monitor.store import repo
 from monitor.store.db import session_scope
 from monitor.store.models import ArticleRow, Digest, FeedArticle, FeedRow, Run
-from tests.reliability.conftest import REPO, assert_no_partial_records, soak_seed, soak_steps
+from tests.reliability.conftest import (
+    REPO,
+    assert_no_partial_records,
+    slow_enabled,
+    soak_seed,
+    soak_steps,
+)
 from tests.standin.eutils import EutilsStandin
 
 pytestmark = pytest.mark.reliability
@@ -398,7 +404,7 @@ def test_randomised_soak_keeps_every_promise(request, database_url, tmp_path, eu
                                             make_smtp_server, monkeypatch):
     global soak_seed_value
     steps = soak_steps(request.config)
-    if database_url.startswith("postgresql"):
+    if database_url.startswith("postgresql") and not slow_enabled(request.config):
         steps = max(50, steps // 4)  # the same code paths; PostgreSQL is slower per statement
     soak_seed_value = seed = soak_seed(request.config)
     rng = random.Random(seed)
