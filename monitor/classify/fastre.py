@@ -33,6 +33,9 @@ def lower(text: str) -> str:
 
 
 _WORD_RUN = re.compile(r"\w+")
+_ASCII_NON_WORD = str.maketrans(
+    {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
 _DIGIT_RUN = re.compile(r"\d\d*")  # (not \d+: a leading class lets re skip to digits fast)
 
 
@@ -42,9 +45,17 @@ def words_of(low: str) -> set[str]:
     A pattern whose every match starts at a word start with literal ``w`` followed by a
     non-word character can only match when ``w in words_of(text)``: one set look-up instead
     of a substring search through the text."""
+    if low.isascii():
+        # ASCII: every non-word character to a space, then one split; the words are then
+        # all alphanumeric (one check of them joined) unless one holds "_"
+        toks = set(low.translate(_ASCII_NON_WORD).split())
+        if "".join(toks).isalnum():
+            return toks
+    else:
+        toks = set(low.split())
     out: set[str] = set()
     mixed = []
-    for t in set(low.split()):
+    for t in toks:
         if t.isalnum():  # all \w (str.isalnum is re's \w without "_")
             out.add(t)
         else:

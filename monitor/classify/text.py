@@ -118,31 +118,31 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     start = 0
-    n = len(text)
     for m in _BOUNDARY.finditer(text):
-        end = m.end()
-        if text[m.start()] == ".":
-            head = text[max(start, m.start() - 12): m.start() + 1]
-            if _ends_with_abbrev(head):
+        ms = m.start()
+        c = text[ms]
+        if c == ".":
+            if _ends_with_abbrev(text[max(start, ms - 12): ms + 1]):
                 continue
-        if text[m.start()] != "\n":
-            seg_end = end
+            seg_end = m.end()
+        elif c == "\n":
+            seg_end = ms
         else:
-            seg_end = m.start()
+            seg_end = m.end()
         _push(text, start, seg_end, spans)
         start = m.end()
-    if start < n:
-        _push(text, start, n, spans)
+    if start < len(text):
+        _push(text, start, len(text), spans)
     return spans
 
 
 def _push(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
+    """Append the span text[start:end] without its leading and trailing white space (as
+    str.isspace tells it, like str.strip), unless nothing is left."""
+    seg = text[start:end].lstrip()
+    if seg:
+        a = end - len(seg)
+        spans.append((a, a + len(seg.rstrip())))
 
 
 def strip_label(sentence: str) -> str:
