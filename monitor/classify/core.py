@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
-from .fastre import digit_starts, lower, match_at, positions, words_of
+from .fastre import digit_starts, first3s, lower, match_at, positions, words_of
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -198,7 +198,8 @@ def classify(
     low = lower(full)  # lower-cased once; the profile patterns run on it
     words = words_of(low)  # its words, to skip patterns whose first word is absent
     mesh_l = {m.lower() for m in mesh}
-    design = design_of(full, mesh, publication_types, low)
+    firsts = first3s(words)  # their first three letters, to skip heads of no word
+    design = design_of(full, mesh, publication_types, low, firsts)
     sents = fu.sentences_of(title, abstract)
 
     abstract_low = low[len(title) + 1:]

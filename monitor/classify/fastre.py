@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
@@ -63,6 +64,15 @@ def words_of(low: str) -> set[str]:
     if mixed:
         out.update(_WORD_RUN.findall(" ".join(mixed)))
     return out
+
+
+_FIRST3 = itemgetter(slice(0, 3))
+_WORD3 = re.compile(r"\w{3}")
+
+
+def first3s(words: set[str]) -> set[str]:
+    """The first three characters of each of ``words`` (the whole word if shorter)."""
+    return set(map(_FIRST3, words))
 
 
 def digit_starts(text: str) -> list[int]:
@@ -122,11 +132,13 @@ class Headed:
     """A lower-case pattern (no IGNORECASE; run it on lower-cased text) whose every match
     starts with one of ``heads``."""
 
-    __slots__ = ("pattern", "heads")
+    __slots__ = ("pattern", "heads", "keyed")
 
     def __init__(self, pattern: str, heads: Iterable[str]) -> None:
         self.pattern = re.compile(pattern)
         self.heads = tuple(heads)
+        # a head's first three characters when they are all word characters, else None
+        self.keyed = tuple((h, h[:3] if _WORD3.fullmatch(h[:3]) else None) for h in self.heads)
 
     def search(self, low: str) -> re.Match[str] | None:
         for m in match_at(self.pattern, low, positions(low, self.heads)):
@@ -136,12 +148,19 @@ class Headed:
     def finditer(self, low: str) -> Iterator[re.Match[str]]:
         return match_at(self.pattern, low, positions(low, self.heads))
 
-    def found(self, low: str) -> bool:
+    def found(self, low: str, firsts: set[str] | None = None) -> bool:
         """``bool(self.search(low))``, cheaper: tries each head's occurrences in turn and
-        stops at the first match, wherever it is (no sorting of all the positions)."""
+        stops at the first match, wherever it is (no sorting of all the positions).
+
+        ``firsts``: the first three characters of every word of ``low`` (``first3s``), for
+        a pattern whose every match starts at a word start (each branch begins with
+        ``\\b`` before a word character): a head beginning with three word characters
+        can then only match where a word begins with them, so a set look-up may skip it."""
         match = self.pattern.match
         find = low.find
-        for h in self.heads:
+        for h, k in self.keyed:
+            if firsts is not None and k is not None and k not in firsts:
+                continue
             p = find(h)
             while p != -1:
                 if match(low, p) is not None:

@@ -145,8 +145,8 @@ _T_NARRATIVE = Headed(
 )
 
 
-def _is_case(low: str) -> bool:
-    if _T_CASE.found(low):
+def _is_case(low: str, firsts: set[str] | None = None) -> bool:
+    if _T_CASE.found(low, firsts):
         return True
     return "-year-old " in low and _T_CASE_AGE.search(low) is not None
 
@@ -159,51 +159,55 @@ _ANIMAL_MESH = {"mice", "rats", "dogs", "rabbits", "swine", "sheep", "cattle", "
 
 
 def design_of(
-    text: str, mesh: Sequence[str], publication_types: Sequence[str], low: str | None = None
+    text: str, mesh: Sequence[str], publication_types: Sequence[str], low: str | None = None,
+    firsts: set[str] | None = None,
 ) -> str:
-    """The study design; ``low`` is ``text`` lower-cased (fastre.lower), when at hand."""
+    """The study design; ``low`` is ``text`` lower-cased (fastre.lower), ``firsts``
+    ``fastre.first3s(fastre.words_of(low))``, when at hand (every branch of the design
+    patterns begins with \\b before a letter, so the heads may be gated by it)."""
     if low is None:
         low = lower(text)
+    f = firsts
     mesh_l = {m.lower() for m in mesh}
     pts = [p.lower() for p in publication_types]
     has_humans = "humans" in mesh_l
     # publication types first
     for key, design in _PT_MAP:
         if any(p == key or p.startswith(key + ",") for p in pts):
-            if design == "narrative-review" and _T_SYSREV.found(low):
+            if design == "narrative-review" and _T_SYSREV.found(low, f):
                 return "systematic-review"
-            if design == "non-randomised-trial" and _T_RCT.found(low):
+            if design == "non-randomised-trial" and _T_RCT.found(low, f):
                 return "randomised-trial"
-            if design == "cohort" and _T_CROSS.found(low):
+            if design == "cohort" and _T_CROSS.found(low, f):
                 return "cross-sectional"
-            if design == "cohort" and _T_CASECONTROL.found(low):
+            if design == "cohort" and _T_CASECONTROL.found(low, f):
                 return "case-control"
             return design
     if any(p.startswith("clinical trial") or p.endswith(" trial") for p in pts):
-        return "randomised-trial" if _T_RCT.found(low) else "non-randomised-trial"
+        return "randomised-trial" if _T_RCT.found(low, f) else "non-randomised-trial"
     # strong text cues
-    if _T_SYSREV.found(low):
+    if _T_SYSREV.found(low, f):
         return "systematic-review"
-    if _T_PROTOCOL.found(low):
+    if _T_PROTOCOL.found(low, f):
         return "protocol"
     if mesh_l and not has_humans and (mesh_l & _ANIMAL_MESH or not mesh_l & _HUMAN_MESH):
         return "lab-animal"
-    if not mesh_l and _T_ANIMAL.found(low) and not _T_HUMAN.found(low):
+    if not mesh_l and _T_ANIMAL.found(low, f) and not _T_HUMAN.found(low, f):
         return "lab-animal"
-    if _T_RCT.found(low) and not _NONRAND_WORD.found(low):
+    if _T_RCT.found(low, f) and not _NONRAND_WORD.found(low, f):
         return "randomised-trial"
-    if _T_CASECONTROL.found(low) or "case-control studies" in mesh_l:
+    if _T_CASECONTROL.found(low, f) or "case-control studies" in mesh_l:
         return "case-control"
-    if _T_CROSS.found(low) or mesh_l & {"cross-sectional studies", "population surveillance"}:
+    if _T_CROSS.found(low, f) or mesh_l & {"cross-sectional studies", "population surveillance"}:
         return "cross-sectional"
-    if _is_case(low):
+    if _is_case(low, f):
         return "case-series"
-    if _T_NONRAND.found(low):
+    if _T_NONRAND.found(low, f):
         return "non-randomised-trial"
-    if _T_COHORT.found(low) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
+    if _T_COHORT.found(low, f) or mesh_l & {"cohort studies", "longitudinal studies", "follow-up studies",
                                            "prospective studies", "retrospective studies"}:
         return "cohort"
-    if _T_NARRATIVE.found(low):
+    if _T_NARRATIVE.found(low, f):
         return "narrative-review"
     if "surveys and questionnaires" in mesh_l:
         return "cross-sectional"
