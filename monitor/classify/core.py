@@ -204,7 +204,8 @@ def classify(
 
     abstract_low = low[len(title) + 1:]
     digits = digit_starts(abstract_low)  # shared by time points and sample size
-    hits = [] if design == "lab-animal" else fu.find_hits(sents, abstract_low, words, digits)
+    hits = [] if design == "lab-animal" else fu.find_hits(
+        sents, abstract_low, words, digits, firsts)
     treat_len = fu.treatment_length(hits)
 
     # -- follow-up counted from the end of treatment: add the treatment length ----------

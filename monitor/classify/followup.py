@@ -644,12 +644,17 @@ class SentenceIndex:
         if self.low is not None and self.body:
             ps = find(self.low)
             if ps:
-                for i, s in self.body:
+                n = len(ps)
+                lo = 0
+                for i, s in self.body:  # (ascending starts, disjoint spans)
                     a = s.start
-                    lo = bisect_left(ps, a)
+                    lo = bisect_left(ps, a, lo)
+                    if lo == n:
+                        break
                     hi = bisect_left(ps, a + len(s.low), lo)
                     if hi > lo:
                         out[i] = [p - a for p in ps[lo:hi]]
+                        lo = hi
         return out
 
     def contains(self, needles: tuple[str, ...]) -> bool:
@@ -670,7 +675,8 @@ for _w in _NUMBER_HEADS:
 
 
 def _qty_finder(
-    words: set[str] | None, abstract: tuple[str, list[int]] | None = None
+    words: set[str] | None, abstract: tuple[str, list[int]] | None = None,
+    firsts: set[str] | None = None,
 ) -> Callable[[str], list[int]]:
     """Where a QTY_RE match can start in a lower-cased text (a superset): a run of ASCII
     digits, a number word, "a"/"an" before a unit. ``words``: words (fastre.words_of) of a
@@ -684,18 +690,21 @@ def _qty_finder(
     else:
         # every number word is 3+ letters: those sharing their first three letters with a
         # word of the text (more than needed: the search finds nothing for the others)
-        firsts = set(map(_FIRST3, words)).intersection(_NUMBER_BY_PREFIX)
-        present = tuple(w for f in firsts for w in _NUMBER_BY_PREFIX[f])
+        if firsts is None:
+            firsts = set(map(_FIRST3, words))
+        present = tuple(w for f in firsts.intersection(_NUMBER_BY_PREFIX)
+                        for w in _NUMBER_BY_PREFIX[f])
 
     def find(low: str) -> list[int]:
         if abstract is not None and low is abstract[0]:
-            starts = list(abstract[1])
+            starts = abstract[1]  # ascending, no repeats
         else:
             starts = [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
-        if present:
-            starts += positions(low, present)
-        starts += [m.start() for m in _A_UNIT.finditer(low)]
-        return sorted(set(starts))
+        more = positions(low, present) if present else []
+        more += [m.start() for m in _A_UNIT.finditer(low)]
+        if not more:
+            return starts
+        return sorted({*starts, *more})
 
     return find
 
@@ -723,13 +732,22 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
             end = m.end()
 
 
-def _label_find(low: str) -> list[int]:
-    return positions(low, _LABEL_HEADS)
+def _label_finder(firsts: set[str] | None) -> Callable[[str], list[int]]:
+    """Where a LABEL_RE match can start. ``firsts``: fastre.first3s of the words of a text
+    holding every text searched, or None: a match starts at a word start (its look-behind),
+    so a head can only start one if a word begins with its first three letters."""
+    heads = _LABEL_HEADS if firsts is None else tuple(
+        h for h in _LABEL_HEADS if h[:3] in firsts)
+
+    def find(low: str) -> list[int]:
+        return positions(low, heads) if heads else []
+
+    return find
 
 
 def find_hits(
     sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
-    digits: list[int] | None = None,
+    digits: list[int] | None = None, firsts: set[str] | None = None,
 ) -> list[Hit]:
     """Every time point in the sentences. ``abstract_low``: the abstract lower-cased
     (fastre.lower), ``words``: fastre.words_of() of a text holding the title and abstract,
@@ -737,8 +755,10 @@ def find_hits(
     hits: list[Hit] = []
     index = SentenceIndex(sents, abstract_low)
     shared = (index.low, digits) if index.low is not None and digits is not None else None
-    qty_at = index.share(_qty_finder(words, shared))
-    label_at_all = index.share(_label_find)
+    if firsts is None and words is not None:
+        firsts = set(map(_FIRST3, words))
+    qty_at = index.share(_qty_finder(words, shared, firsts))
+    label_at_all = index.share(_label_finder(firsts))
     annual = index.contains(("annual", "yearly"))
     ages = index.contains((" at the",))
     for i, sent in enumerate(sents):
