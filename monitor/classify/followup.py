@@ -11,7 +11,7 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -732,6 +732,27 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
             end = m.end()
 
 
+_UNIT_KEY_RE = re.compile("|".join(_UNIT_KEYS))  # finds one where any(u in low ...) would
+# every long unit QTY_RE reads, lower-cased, starts with one of these
+_UNIT_STARTS = ("decade", "year", "yr", "mo", "mth", "week", "wk", "day", "hour", "hr", "min")
+# where QTY_RE's one-letter unit "h"/"d" may be, in the lower-cased sentence
+_SHORT_UNIT_LOW = re.compile(r"[\d\s\-\u2010\u2011\u2013][hd](?![a-z])")
+
+
+def _before_last_unit(s: str, low: str, starts: list[int]) -> list[int]:
+    """``starts`` without the positions after the last unit of the sentence ``s`` (``low``
+    lower-cased): a QTY_RE match ends with a unit, so none can start there. Kept whole where
+    a one-letter unit may occur or where a letter of ``s`` case-folds to an ASCII one."""
+    if _SHORT_UNIT_LOW.search(low) is not None or (
+        not s.isascii() and any(c in s for c in _ODD_FOLDS)
+    ):
+        return starts
+    last = max(map(low.rfind, _UNIT_STARTS))
+    if last >= starts[-1]:
+        return starts
+    return starts[: bisect_right(starts, last)]
+
+
 def _label_finder(firsts: set[str] | None) -> Callable[[str], list[int]]:
     """Where a LABEL_RE match can start. ``firsts``: fastre.first3s of the words of a text
     holding every text searched, or None: a match starts at a word start (its look-behind),
@@ -768,9 +789,11 @@ def find_hits(
         qty_here = qty_at[i]
         label_here = label_at_all[i]
         if qty_here or label_here:
-            has_unit = any(u in low for u in _UNIT_KEYS) or _SHORT_UNIT.search(s) is not None
+            has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
         else:
             has_unit = False
+        if has_unit and qty_here:
+            qty_here = _before_last_unit(s, low, qty_here)
         for m in _qty_matches(s, low, qty_here) if has_unit else ():
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
