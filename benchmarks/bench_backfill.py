@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -30,6 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.standin.eutils import PUBMED_DIR, EutilsStandin  # noqa: E402
 
+_OWN_IDS = re.compile(rb'(<(?:ArticleId IdType="(?:doi|pmc)"|ELocationID EIdType="doi"[^>]*)>)([^<]+)(</)')
+
 
 def build_server(records: int, rate_limit: int | None) -> EutilsStandin:
     """A stand-in holding ``records`` copies of the real records under new PMIDs."""
@@ -41,7 +44,11 @@ def build_server(records: int, rate_limit: int | None) -> EutilsStandin:
         new_pmid = str(50_000_000 + i)
         source.clone(originals[i % len(originals)], new_pmid,
                      entry_date=first + timedelta(days=(i * 7919) % span))
-        server.records[new_pmid] = source.records.pop(new_pmid)
+        record = source.records.pop(new_pmid)
+        # Copies get their own DOI and PMCID too: real records do not share them, and shared
+        # ones would make every copy one "study" (monitor/studies.py links them).
+        record.xml = _OWN_IDS.sub(rb"\g<1>\g<2>.%d\g<3>" % i, record.xml)
+        server.records[new_pmid] = record
     server.rate_limit = rate_limit
     return server
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from monitor.records import Article
 from monitor.render import HistoryEntry, StudyView, load_studies, record_url
@@ -75,18 +75,39 @@ def members(session: Any, studies: Iterable[str]) -> dict[str, list[str]]:
 def link_records(session: Any, record_ids: Sequence[str]) -> int:
     """Link each of these stored records to the stored records of the same study.
 
-    Returns how many links were made. Safe to repeat.
+    Returns how many links were made. Safe to repeat. A batch costs a few indexed queries
+    (DOIs, PMCIDs, registry ids of the whole batch at once), never a scan per record: a
+    backfill of tens of thousands of records must stay linear.
     """
     made = 0
     index = _Index(session)
-    for rec_id in record_ids:
-        row = session.get(ArticleRow, rec_id)
-        if row is None:
-            continue
-        for other, reason in _candidates(session, row, index).items():
-            if other != rec_id and _union(session, rec_id, other, reason):
+    rows = _batch_rows(session, record_ids)
+    found = _batch_candidates(session, rows, index)
+    for row in rows:
+        for other, reason in found.get(row.pmid, {}).items():
+            if other != row.pmid and _union(session, row.pmid, other, reason):
                 made += 1
     return made
+
+
+def _batch_rows(session: Any, record_ids: Sequence[str]) -> list[Any]:
+    rows: list[Any] = []
+    for part in repo.chunks(list(dict.fromkeys(record_ids))):
+        rows.extend(session.execute(
+            select(ArticleRow.pmid, ArticleRow.source, ArticleRow.doi, ArticleRow.pmcid, ArticleRow.title)
+            .where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
+        ).all())
+    return rows
+
+
+def _lookup(session: Any, column: Any, values: set[str]) -> dict[str, list[str]]:
+    """value (lower-cased) -> stored record ids with that value, case-insensitively, by index."""
+    out: dict[str, list[str]] = {}
+    variants = sorted(values | {v.lower() for v in values} | {v.upper() for v in values})
+    for part in repo.chunks(variants):
+        for pmid, value in session.execute(select(ArticleRow.pmid, column).where(column.in_(part))):
+            out.setdefault(value.lower(), []).append(pmid)
+    return out
 
 
 def _union(session: Any, a: str, b: str, reason: str) -> bool:
@@ -96,14 +117,15 @@ def _union(session: Any, a: str, b: str, reason: str) -> bool:
         return False
     # A study id is always one of its records' ids, so every id here can have a row.
     target, other = sorted((sa, sb))
+    # Core-style updates: no ORM objects of StudyLink are loaded to synchronise.
     session.execute(update(StudyLink).where(StudyLink.study_id == other)  # type: ignore[arg-type]
-                    .values(study_id=target))
+                    .values(study_id=target).execution_options(synchronize_session=False))
     now = utcnow()
     named = sorted({a, b, target, other})
     repo.insert_ignore(session, StudyLink, [
         {"record_id": r, "study_id": target, "linked_by": reason, "linked_at": now} for r in named])
     session.execute(update(StudyLink).where(StudyLink.record_id.in_(named))  # type: ignore[attr-defined]
-                    .values(study_id=target))
+                    .values(study_id=target).execution_options(synchronize_session=False))
     return True
 
 
@@ -115,6 +137,30 @@ class _Index:
         self.session = session
         self._trial_refs: dict[str, list[str]] | None = None
         self._published: dict[str, list[str]] | None = None
+        self._naming: dict[str, list[str]] | None = None
+        self._titles: dict[tuple[str, ...], dict[str, list[tuple[str, str]]]] = {}
+
+    @property
+    def naming(self) -> dict[str, list[str]]:
+        """registry id -> records whose text names it (read only when a batch holds trials)."""
+        if self._naming is None:
+            self._naming = {}
+            for pmid, ids in self.session.execute(select(Classification.pmid, Classification.registry_ids)):
+                for rid in ids or ():
+                    self._naming.setdefault(rid, []).append(pmid)
+        return self._naming
+
+    def titles(self, sources: tuple[str, ...]) -> dict[str, list[tuple[str, str]]]:
+        """First 24 lower-cased title characters -> (record id, title), for these sources."""
+        if sources not in self._titles:
+            table: dict[str, list[tuple[str, str]]] = {}
+            if self.session.execute(select(ArticleRow.pmid).where(
+                    ArticleRow.source.in_(sources)).limit(1)).first() is not None:  # type: ignore[attr-defined]
+                for pmid, title in self.session.execute(select(ArticleRow.pmid, ArticleRow.title)
+                                                        .where(ArticleRow.source.in_(sources))):  # type: ignore[attr-defined]
+                    table.setdefault(title.strip()[:24].lower(), []).append((pmid, title))
+            self._titles[sources] = table
+        return self._titles[sources]
 
     @property
     def trial_refs(self) -> dict[str, list[str]]:
@@ -136,51 +182,51 @@ class _Index:
         return self._published
 
 
-def _candidates(session: Any, row: ArticleRow, index: _Index) -> dict[str, str]:
-    found: dict[str, str] = {}
-    article = Article.from_json(row.record)
-    source = row.source or "pubmed"
+def _batch_candidates(session: Any, rows: list[Any], index: _Index) -> dict[str, dict[str, str]]:
+    """record id -> {other record id: why they are the same study} for a batch of rows."""
+    found: dict[str, dict[str, str]] = {r.pmid: {} for r in rows}
 
-    def add(ids: Iterable[str], reason: str) -> None:
+    def add(rec: str, ids: Iterable[str], reason: str) -> None:
         for i in ids:
-            if i != row.pmid:
-                found.setdefault(i, reason)
+            if i != rec:
+                found[rec].setdefault(i, reason)
 
-    if row.doi:
-        add(session.execute(select(ArticleRow.pmid).where(
-            func.lower(ArticleRow.doi) == row.doi.lower())).scalars(), "doi")
-    if row.pmcid:
-        add(session.execute(select(ArticleRow.pmid).where(ArticleRow.pmcid == row.pmcid)).scalars(), "pmcid")
-    # Registry ids named in this record's text: the trial record itself, when stored.
-    named = set()
-    for ids in session.execute(select(Classification.registry_ids).where(Classification.pmid == row.pmid)).scalars():
-        named.update(ids or ())
-    if named:
-        add(repo.stored_pmids(session, sorted(named)), "registry")
-    if source == "trial":
-        # Records whose text names this trial, and the PMIDs the registration lists.
-        for pmid, ids in session.execute(select(Classification.pmid, Classification.registry_ids)):
-            if row.pmid in (ids or ()):
-                add([pmid], "registry")
-        trial = session.get(TrialRow, row.pmid)
-        if trial is not None and trial.reference_pmids:
-            add(repo.stored_pmids(session, list(trial.reference_pmids)), "pmid")
-    if source in ("pubmed", "import"):
-        add(index.trial_refs.get(row.pmid, ()), "pmid")
-        add(index.published.get(row.pmid, ()), "preprint")
-    if source == "preprint":
-        add(repo.stored_pmids(session, sorted(_published_pmids(article))), "preprint")
-    if source in ("pubmed", "import", "preprint") and len(row.title) >= _MIN_TITLE:
-        others = ("preprint",) if source != "preprint" else ("pubmed", "import")
-        want = normal_title(row.title)
-        first = row.title.strip()[:24].lower()
-        for pmid, title in session.execute(
-            select(ArticleRow.pmid, ArticleRow.title).where(
-                ArticleRow.source.in_(others),  # type: ignore[attr-defined]
-                func.lower(func.substr(ArticleRow.title, 1, 24)) == first)
-        ):
-            if normal_title(title) == want:
-                add([pmid], "title")
+    by_doi = _lookup(session, ArticleRow.doi, {r.doi for r in rows if r.doi})
+    by_pmcid = _lookup(session, ArticleRow.pmcid, {r.pmcid for r in rows if r.pmcid})
+    named: dict[str, set[str]] = {}
+    for part in repo.chunks([r.pmid for r in rows]):
+        for pmid, ids in session.execute(select(Classification.pmid, Classification.registry_ids)
+                                         .where(Classification.pmid.in_(part))):  # type: ignore[attr-defined]
+            named.setdefault(pmid, set()).update(ids or ())
+    all_named = sorted(set().union(*named.values())) if named else []
+    stored_named = repo.stored_pmids(session, all_named) if all_named else set()
+    for row in rows:
+        source = row.source or "pubmed"
+        if row.doi:
+            add(row.pmid, by_doi.get(row.doi.lower(), ()), "doi")
+        if row.pmcid:
+            add(row.pmid, by_pmcid.get(row.pmcid.lower(), ()), "pmcid")
+        # Registry ids named in this record's text: the trial record itself, when stored.
+        add(row.pmid, sorted(named.get(row.pmid, set()) & stored_named), "registry")
+        if source == "trial":
+            # Records whose text names this trial, and the PMIDs the registration lists.
+            add(row.pmid, index.naming.get(row.pmid, ()), "registry")
+            trial = session.get(TrialRow, row.pmid)
+            if trial is not None and trial.reference_pmids:
+                add(row.pmid, repo.stored_pmids(session, list(trial.reference_pmids)), "pmid")
+        if source in ("pubmed", "import"):
+            add(row.pmid, index.trial_refs.get(row.pmid, ()), "pmid")
+            add(row.pmid, index.published.get(row.pmid, ()), "preprint")
+        if source == "preprint":
+            record = session.execute(select(ArticleRow.record).where(ArticleRow.pmid == row.pmid)).scalar_one()
+            add(row.pmid, repo.stored_pmids(session, sorted(_published_pmids(Article.from_json(record)))),
+                "preprint")
+        if source in ("pubmed", "import", "preprint") and len(row.title) >= _MIN_TITLE:
+            others = ("preprint",) if source != "preprint" else ("pubmed", "import")
+            want = normal_title(row.title)
+            for pmid, title in index.titles(others).get(row.title.strip()[:24].lower(), ()):
+                if normal_title(title) == want:
+                    add(row.pmid, [pmid], "title")
     return found
 
 
