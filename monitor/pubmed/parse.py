@@ -607,6 +607,19 @@ def _comments(elem: Any) -> tuple[CommentCorrection, ...]:
     return tuple(out)
 
 
+def _history_and_ids(data: Any) -> tuple[tuple[HistoryDate, ...], str | None, str | None]:
+    """History dates, DOI and PMCID from PubmedData / PubmedBookData (None: no such element)."""
+    history: tuple[HistoryDate, ...] = ()
+    doi = pmcid = None
+    if data is not None:
+        for c in data:
+            if c.tag == "History":
+                history = _history(c)
+            elif c.tag == "ArticleIdList":
+                doi, pmcid = _ids(c)
+    return history, doi, pmcid
+
+
 def _history(elem: Any) -> tuple[HistoryDate, ...]:
     if elem is None:
         return ()
@@ -727,14 +740,7 @@ def _article(rec: Any) -> Article:
         if issn is None:
             issn = _opt(journal_info.find("ISSNLinking"))
 
-    history: tuple[HistoryDate, ...] = ()
-    doi = pmcid = None
-    if pubmed_data is not None:
-        for c in pubmed_data:
-            if c.tag == "History":
-                history = _history(c)
-            elif c.tag == "ArticleIdList":
-                doi, pmcid = _ids(c)
+    history, doi, pmcid = _history_and_ids(pubmed_data)
 
     return Article(
         pmid=pmid,
@@ -834,14 +840,7 @@ def _book(rec: Any) -> Article:
     if not title:
         title = book_title  # a whole book, not a chapter
 
-    history: tuple[HistoryDate, ...] = ()
-    doi = pmcid = None
-    if book_data is not None:
-        for c in book_data:
-            if c.tag == "History":
-                history = _history(c)
-            elif c.tag == "ArticleIdList":
-                doi, pmcid = _ids(c)
+    history, doi, pmcid = _history_and_ids(book_data)
 
     return Article(
         pmid=pmid,
