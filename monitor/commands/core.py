@@ -222,6 +222,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     feeds, errors = load_feeds_collecting(ctx.settings.feeds_dir)
     for error in errors:
         ctx.print(f"feed file problem: {error}")
+    from monitor.config import _redact
+
     ctx.print(f"database: {_redact(ctx.settings.effective_database_url)}")
     problems = 0
     with session_scope(ctx.db) as session:
@@ -259,12 +261,6 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
                     problems += 1
                     ctx.print(f"  FAILED digest {d.period}: {d.last_error}")
     return 1 if problems or errors else 0
-
-
-def _redact(url: str) -> str:
-    from monitor.config import _redact as redact
-
-    return redact(url)
 
 
 # -- db ---------------------------------------------------------------------------------------
