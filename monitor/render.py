@@ -8,6 +8,7 @@ every template whatever its name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -68,11 +69,17 @@ def sanitize_inline(markup: str | None) -> Markup:
     return Markup(cleaned)
 
 
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators and the bidirectional
+# embedding/override/isolate marks (which can make a title read backwards in a mail client).
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def one_line(text: str | None) -> str:
-    """Text safe for a single line (and for an email header after encoding): no CR/LF/controls."""
+    """Text safe for a single line (and for an email header after encoding): no line breaks,
+    control characters or bidi overrides; runs of white space become one space."""
     if not text:
         return ""
-    return " ".join("".join(ch if ch >= " " or ch == "\t" else " " for ch in text).split())
+    return " ".join(_NOT_ONE_LINE.sub(" ", text).split())
 
 
 @lru_cache(maxsize=1)

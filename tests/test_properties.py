@@ -31,7 +31,7 @@ from monitor.feeds import DigestOptions, Feed
 from monitor.mail import envelope_sender
 from monitor.pubmed.parse import PubMedParseError, parse_batch
 from monitor.records import AbstractSection, Article, plain
-from monitor.render import sanitize_inline, study_view
+from monitor.render import one_line, sanitize_inline, study_view
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 INLINE = ["i", "b", "sup", "sub", "u"]
@@ -316,3 +316,18 @@ def _words(text: str) -> str:
 def test_header_text_is_one_line_without_encoded_words(text: str) -> None:
     out = header_text("a" + text + "b")
     assert "\n" not in out and "\r" not in out and "=?" not in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_one_line_has_no_line_breaks_controls_or_bidi_overrides(text: str) -> None:
+    out = one_line(text)
+    assert out == out.strip() and "  " not in out
+    assert "\n".join(out.splitlines()) == out  # nothing str.splitlines() would break on
+    for ch in out:
+        assert not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F), repr(ch)
+        assert ch not in "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069", repr(ch)
+
+
+def test_one_line_keeps_the_words_around_what_it_removes() -> None:
+    assert one_line("Cold \u2028and\x85 \u202eoccult\u202c  MS\x9b") == "Cold and occult MS"
