@@ -51,11 +51,13 @@ from monitor.render import (
     load_studies,
     one_line,
     order_for_reading,
+    record_url,
     weeks_text,
 )
 from monitor.store import repo
 from monitor.store.db import session_scope
 from monitor.store.models import ArticleRow, Classification, FeedArticle, FeedRow, ReportRow, utcnow
+from monitor.studies import group_for_digest, study_ids
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -176,7 +178,9 @@ FOLLOWUP_BINS = (
 
 @dataclass(frozen=True)
 class StudyFacts:
-    pmid: str
+    """One study (all its records: trial registration, preprint, paper) as the aggregates see it."""
+
+    pmid: str  # the record that stands for the study: its publication when there is one
     title: str  # plain text
     year: int | None
     long_term: str | None
@@ -185,14 +189,60 @@ class StudyFacts:
     retracted: bool
     has_notice: bool
     first_seen: datetime
+    url: str = ""
+    source: str = "pubmed"  # of the record ``pmid``
+    members: tuple[str, ...] = ()  # every record of the study in the feed, ``pmid`` first
+
+
+# Which record stands for a study (as in a digest): the publication, then the preprint, then the
+# registration; among equals the newest record.
+_SOURCE_RANK = {"pubmed": 0, "import": 1, "preprint": 2, "trial": 3}
+# A study's verdict is the strongest any of its records shows.
+_VERDICT_RANK = {"yes": 0, "unclear": 1, "no": 2, None: 3}
 
 
 def feed_facts(session: Any, feed_id: int, threshold: float, until: datetime) -> list[StudyFacts]:
-    """Light columns only (no record JSON): this runs over every study of the feed."""
+    """One StudyFacts per study of the feed, its records merged (``monitor.studies`` links them).
+
+    Light columns only (no record JSON): this runs over every record of the feed.
+    """
+    records = _record_facts(session, feed_id, threshold, until)
+    study_of = study_ids(session, [f.pmid for f in records])
+    groups: dict[str, list[StudyFacts]] = {}
+    for f in records:
+        groups.setdefault(study_of[f.pmid], []).append(f)
+    return [_merge(group) for group in groups.values()]
+
+
+def _merge(group: list[StudyFacts]) -> StudyFacts:
+    if len(group) == 1:
+        return group[0]
+    lead = min(group, key=lambda f: (_SOURCE_RANK.get(f.source, 9), -_numeric(f.pmid)))
+    weeks = [f.followup_weeks for f in group if f.followup_weeks is not None]
+    return StudyFacts(
+        pmid=lead.pmid, title=lead.title, year=lead.year,
+        long_term=min((f.long_term for f in group), key=lambda v: _VERDICT_RANK.get(v, 3)),
+        followup_weeks=max(weeks) if weeks else None,
+        domains=tuple(dict.fromkeys(d for f in group for d in f.domains)),
+        # A retracted paper withdraws the study's results; its registration is not evidence.
+        retracted=lead.retracted, has_notice=any(f.has_notice for f in group),
+        first_seen=min(f.first_seen for f in group), url=lead.url, source=lead.source,
+        members=(lead.pmid, *sorted(f.pmid for f in group if f is not lead)),
+    )
+
+
+def _numeric(text: str) -> int:
+    digits = re.sub(r"\D", "", text)
+    return int(digits) if digits else 0
+
+
+def _record_facts(session: Any, feed_id: int, threshold: float, until: datetime) -> list[StudyFacts]:
+    """One StudyFacts per record of the feed seen before ``until``."""
     q = (
         select(FeedArticle.pmid, FeedArticle.first_seen_at, ArticleRow.title, ArticleRow.pub_year,
                ArticleRow.retracted, ArticleRow.has_notice, Classification.long_term,
-               Classification.longest_followup_weeks, Classification.outcome_domains)
+               Classification.longest_followup_weeks, Classification.outcome_domains,
+               ArticleRow.source, ArticleRow.doi)
         .join(ArticleRow, ArticleRow.pmid == FeedArticle.pmid)  # type: ignore[arg-type]
         .outerjoin(Classification, and_(Classification.pmid == FeedArticle.pmid,
                                         Classification.threshold_weeks == float(threshold)))
@@ -200,9 +250,12 @@ def feed_facts(session: Any, feed_id: int, threshold: float, until: datetime) ->
                ArticleRow.deleted.is_(False))  # type: ignore[attr-defined]
     )
     out = []
-    for pmid, seen, title, year, retracted, notice, verdict, weeks, domains in session.execute(q):
+    for (pmid, seen, title, year, retracted, notice, verdict, weeks, domains, source,
+         doi) in session.execute(q):
         out.append(StudyFacts(pmid, title or "", year, verdict, weeks, tuple(domains or ()),
-                              bool(retracted), bool(notice), _aware(seen) or until))
+                              bool(retracted), bool(notice), _aware(seen) or until,
+                              url=record_url(source or "pubmed", pmid, doi),
+                              source=source or "pubmed", members=(pmid,)))
     return out
 
 
@@ -289,6 +342,7 @@ def evidence_table(facts: Sequence[StudyFacts], domains: Sequence[str], threshol
 @dataclass
 class MatrixRow:
     pmid: str
+    url: str
     label: str  # "Miller 2016"
     title: str
     band: str
@@ -318,7 +372,7 @@ def evidence_matrix(facts: Sequence[StudyFacts], week_pmids: Sequence[str],
         f = with_domains[pmid]
         who = first_authors.get(pmid) or f"PMID {pmid}"
         rows.append(MatrixRow(
-            pmid=pmid, label=f"{who} {f.year or ''}".strip(), title=f.title,
+            pmid=pmid, url=f.url, label=f"{who} {f.year or ''}".strip(), title=f.title,
             band=band_of(f.followup_weeks, threshold),
             followup=weeks_text(f.followup_weeks), domains=frozenset(f.domains),
             new=pmid in week, retracted=f.retracted, notice=f.has_notice,
@@ -507,10 +561,12 @@ def report_context(session: Any, feed: Feed, feed_row: FeedRow, week: str,
     threshold = feed.long_term_threshold_weeks
     assert feed_row.id is not None
     new = week_studies(session, feed_row.id, start, end)
-    studies = order_for_reading(load_studies(session, new.pmids, threshold))
+    # The week's records, one item per study (a trial and its paper are one), as in a digest.
+    studies = order_for_reading(group_for_digest(session, feed_row.id, new.pmids, threshold, None))
     facts = feed_facts(session, feed_row.id, threshold, end)
     domains = domain_order(facts)
-    ordered_pmids = [s.pmid for s in studies]
+    lead_of = {m: f.pmid for f in facts for m in f.members}
+    ordered_pmids = list(dict.fromkeys(lead_of.get(s.pmid, s.pmid) for s in studies))
     candidate = [f.pmid for f in facts if f.domains]
     # First authors only for the rows the matrix can show (the week's, then the longest).
     authors = first_authors(session, ordered_pmids[:MAP_STUDY_LIMIT] + _longest(facts, candidate))
@@ -545,7 +601,8 @@ def report_context(session: Any, feed: Feed, feed_row: FeedRow, week: str,
         "studies": [
             {"s": s, "abstract": abstract_with_evidence(s), "flag": relevance_flag(s),
              "domains": [label_of_domain(d) for d in s.domains],
-             "first_seen": new.first_seen.get(s.pmid)}
+             "first_seen": min((new.first_seen[p] for p in (s.pmid, *(h.record_id for h in s.history))
+                                if p in new.first_seen), default=None)}
             for s in full
         ],
         "more_studies": studies[FULL_STUDY_LIMIT:],

@@ -12,15 +12,18 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from monitor import report
 from monitor.commands import Context
 from monitor.digest import find_digest, stored_content
 from monitor.feeds import load_feed
 from monitor.pubmed.client import EutilsClient
 from monitor.runs import run_feed
+from monitor.store import repo
 from monitor.store.db import make_engine, session_scope, upgrade
 from monitor.store.models import ArticleRow, FeedArticle
 
 DATA = Path(__file__).resolve().parent / "data"
+FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 FAST = {"LITMON_HTTP_BACKOFF": "0.05", "LITMON_HTTP_MAX_ATTEMPTS": "3"}
 
 
@@ -318,6 +321,21 @@ def test_trial_preprint_and_publication_are_one_study_announced_once_then_as_an_
     assert update.update_note == "Update: the preprint announced earlier (PPR9990001) is now published"
     assert {h.record_id: h.announced for h in update.history} == {WBC_TRIAL: True, "PPR9990001": True}
     assert count(db, ArticleRow) == 5  # every record once
+
+    # The weekly report counts the study once, led by its publication, with the strongest
+    # verdict and the longest follow-up any of its records shows.
+    with session_scope(db) as s:
+        feed_id = repo.feed_by_name(s, feed.name).id
+        records = report._record_facts(s, feed_id, feed.long_term_threshold_weeks, FUTURE)
+        facts = report.feed_facts(s, feed_id, feed.long_term_threshold_weeks, FUTURE)
+    assert len(records) == 5 and len(facts) == 3
+    (one,) = [f for f in facts if "PPR9990001" in f.members]
+    assert one.pmid == "28731372" and one.url == "https://pubmed.ncbi.nlm.nih.gov/28731372/"
+    assert sorted(one.members) == sorted(["28731372", "PPR9990001", WBC_TRIAL])
+    parts = [r for r in records if r.pmid in one.members]
+    assert one.followup_weeks == max(r.followup_weeks for r in parts if r.followup_weeks is not None)
+    assert one.long_term == ("yes" if any(r.long_term == "yes" for r in parts) else one.long_term)
+    assert set(one.domains) == {d for r in parts for d in r.domains}
 
     text = cli("digest", "preview", "--period", "latest", env=env).out
     assert "1 of them is an update to studies announced before." in text
