@@ -260,7 +260,7 @@ def classify(
             sents, design, mesh_l, abstract_low
         )
 
-    relevance = relevance_of(full, low)
+    relevance = relevance_of(full, low, firsts)
     body = abstract or title
     body_low = low[len(title) + 1:] if abstract else low[: len(title)]
     return Classification(
@@ -274,7 +274,7 @@ def classify(
         reason=reason,
         design=design,
         sample_size=sample_size(body, body_low, words, digits if abstract else None),
-        registry_ids=registry_ids(full, low),
+        registry_ids=registry_ids(full, low, firsts),
         outcome_domains=outcome_domains(full, low=low, words=words),
         relevance=relevance[0],
         relevance_note=relevance[1],

@@ -145,8 +145,16 @@ class Headed:
             return m
         return None
 
-    def finditer(self, low: str) -> Iterator[re.Match[str]]:
-        return match_at(self.pattern, low, positions(low, self.heads))
+    def finditer(self, low: str, firsts: set[str] | None = None) -> Iterator[re.Match[str]]:
+        """``firsts``: as for ``found``."""
+        return match_at(self.pattern, low, positions(low, self.present(firsts)))
+
+    def present(self, firsts: set[str] | None) -> tuple[str, ...]:
+        """The heads that may occur where a match can start: all of them, or (``firsts``,
+        see ``found``) those whose first three characters begin a word."""
+        if firsts is None:
+            return self.heads
+        return tuple(h for h, k in self.keyed if k is None or k in firsts)
 
     def found(self, low: str, firsts: set[str] | None = None) -> bool:
         """``bool(self.search(low))``, cheaper: tries each head's occurrences in turn and

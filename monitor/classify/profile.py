@@ -33,10 +33,14 @@ _REGISTRY = Headed(
 )
 
 
-def registry_ids(text: str, low: str | None = None) -> tuple[str, ...]:
-    """Trial-registry ids in ``text`` (``low``: the same lower-cased, when at hand)."""
+def registry_ids(
+    text: str, low: str | None = None, firsts: set[str] | None = None
+) -> tuple[str, ...]:
+    """Trial-registry ids in ``text`` (``low``: the same lower-cased, ``firsts``:
+    ``fastre.first3s(fastre.words_of(low))``, when at hand; every branch of _REGISTRY
+    begins with \\b before a letter, so its heads may be gated by ``firsts``)."""
     out: list[str] = []
-    for m in _REGISTRY.finditer(lower(text) if low is None else low):
+    for m in _REGISTRY.finditer(lower(text) if low is None else low, firsts):
         key = m.lastgroup
         raw = m.group(key or 0)
         if key == "eudract":

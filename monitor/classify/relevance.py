@@ -50,19 +50,23 @@ _KEYS = ("cryo", "cold", "ice", "cool", "hypotherm", "wbc", "wb-c", "immersion",
          "°", "º", "degrees", "temperature")
 
 
-def relevance_of(text: str, low: str | None = None) -> tuple[str, str | None]:
+def relevance_of(
+    text: str, low: str | None = None, firsts: set[str] | None = None
+) -> tuple[str, str | None]:
     """('whole-body-cryotherapy' | 'other-cold-treatment' | 'not-about-cold', note).
 
-    ``low``: ``text`` lower-cased (fastre.lower), when at hand."""
+    ``low``: ``text`` lower-cased (fastre.lower), ``firsts``:
+    ``fastre.first3s(fastre.words_of(low))``, when at hand. Every branch of the patterns
+    but _EXTREME_COLD begins with \\b before a letter, so their heads may be gated by it."""
     if low is None:
         low = lower(text)
     if not any(k in low for k in _KEYS):
         return "not-about-cold", None
-    if _WBC.found(low):
+    if _WBC.found(low, firsts):
         return "whole-body-cryotherapy", None
-    if _EXTREME_COLD.found(low) and _CRYO_WORD.found(low):
+    if _CRYO_WORD.found(low, firsts) and _EXTREME_COLD.found(low):  # (the rarer first)
         return "whole-body-cryotherapy", "exposure at -100 °C or colder"
     for pattern, note in _OTHER:
-        if pattern.found(low):
+        if pattern.found(low, firsts):
             return "other-cold-treatment", note
     return "not-about-cold", None
