@@ -275,8 +275,6 @@ _TOTAL_WORDS = frozenset((
 ))  # "a total of" matches where "total of" does, with the same number
 _NUMBER_WORDS = frozenset(NUMBER_WORDS)
 _IN_ALL = re.compile(r"in(?=\s+all)")
-# where _WORD_START can start: the beginning, after a line break, after [.:;] and a space
-_WORD_START_AT = re.compile(r"\n|[.:;]\s")
 _DIGIT = re.compile(r"\d")
 
 
@@ -298,10 +296,12 @@ def _total_starts(low: str, words: set[str], digits: list[int]) -> list[int]:
 
 
 def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
-    if _NUMBER_WORDS.isdisjoint(words):
+    # a match starts with a number word, the whole first word there: try only where one of
+    # those in the text occurs (its look-behind then keeps the sentence starts)
+    present = _NUMBER_WORDS.intersection(words)
+    if not present:
         return []
-    starts = [0, *(m.end() for m in _WORD_START_AT.finditer(low))]
-    return list(match_at(_WORD_START_L, low, starts))
+    return list(match_at(_WORD_START_L, low, positions(low, present)))
 
 
 def sample_size(
