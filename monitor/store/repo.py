@@ -5,16 +5,16 @@ the caller decides where a transaction begins and ends.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
-from monitor.records import Article
+from monitor.records import Article, canonical_json
 from monitor.store.models import (
     ArticleRow,
     Classification,
@@ -84,11 +84,12 @@ def feed_by_name(session: Session, name: str) -> FeedRow | None:
 
 # -- articles ---------------------------------------------------------------------------------
 
-def record_hash(article: Article, record: dict[str, Any] | None = None) -> str:
-    """sha256 of the canonical JSON of the record (pass ``record`` if already serialised)."""
-    data = article.to_json() if record is None else record
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def record_hash(article: Article, record: str | dict[str, Any] | None = None) -> str:
+    """sha256 of the canonical JSON of the record (pass ``record``, its canonical JSON text
+    or its ``to_json()`` dict, if already serialised)."""
+    if not isinstance(record, str):
+        record = canonical_json(article if record is None else record)
+    return hashlib.sha256(record.encode("utf-8")).hexdigest()
 
 
 def stored_pmids(session: Session, pmids: Sequence[str]) -> set[str]:
@@ -98,8 +99,26 @@ def stored_pmids(session: Session, pmids: Sequence[str]) -> set[str]:
     return found
 
 
-def _article_values(article: Article, digest: str, record: dict[str, Any]) -> dict[str, Any]:
-    now = utcnow()
+def _verbatim(text: str) -> str:
+    return text
+
+
+class _JSONText(TypeDecorator[Any]):
+    """A JSON column bound from text that already is JSON: the record is serialised once
+    (``canonical_json``), and that one text is both hashed and stored. Reads are plain JSON."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":  # psycopg: sent as json, the text as it is
+            from psycopg.types.json import Json
+
+            return lambda text: Json(text, _verbatim)
+        return None  # SQLite keeps JSON as text
+
+
+def _article_values(article: Article, digest: str, record: str, now: Any) -> dict[str, Any]:
     return {
         "pmid": article.pmid,
         "version": article.version,
@@ -132,8 +151,12 @@ class UpsertResult:
         return self.new + self.updated
 
 
-def upsert_articles(session: Session, articles: Sequence[Article]) -> UpsertResult:
-    """Store each article once per PMID; replace a stored one only by a newer or revised record."""
+def upsert_articles(session: Session, articles: Sequence[Article], *, _retry: bool = True) -> UpsertResult:
+    """Store each article once per PMID; replace a stored one only by a newer or revised record.
+
+    Per batch: one SELECT of (version, hash) per 900 PMIDs, one executemany INSERT for the new
+    records and one UPDATE for the changed ones; each record serialised to JSON once.
+    """
     result = UpsertResult([], [], [])
     if not articles:
         return result
@@ -151,27 +174,44 @@ def upsert_articles(session: Session, articles: Sequence[Article]) -> UpsertResu
         ):
             existing[pmid] = (version, digest)
     fresh: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    now = utcnow()
+    sha256 = hashlib.sha256
     for pmid, article in latest.items():
-        record = article.to_json()
-        digest = record_hash(article, record)
-        if pmid not in existing:
-            fresh.append(_article_values(article, digest, record))
-            continue
-        version, old_digest = existing[pmid]
-        if article.version < version or old_digest == digest:
+        record = canonical_json(article)
+        digest = sha256(record.encode("utf-8")).hexdigest()
+        old = existing.get(pmid)
+        if old is None:
+            fresh.append(_article_values(article, digest, record, now))
+        elif article.version < old[0] or old[1] == digest:
             result.unchanged.append(pmid)
-            continue
-        values = _article_values(article, digest, record)
-        values.pop("created_at")
-        values.pop("pmid")
-        session.execute(update(ArticleRow).where(ArticleRow.pmid == pmid).values(**values))  # type: ignore[arg-type]
-        result.updated.append(pmid)
-    inserted = insert_ignore(session, ArticleRow, fresh)
-    if inserted == len(fresh):
-        result.new.extend(v["pmid"] for v in fresh)
-    else:  # another process stored some of them a moment ago
-        mine = stored_pmids(session, [v["pmid"] for v in fresh])
-        result.new.extend(p for p in (v["pmid"] for v in fresh) if p in mine)
+        else:
+            values = _article_values(article, digest, record, now)
+            del values["created_at"]
+            values["b_pmid"] = values.pop("pmid")
+            changed.append(values)
+            result.updated.append(pmid)
+    if changed:
+        table = ArticleRow.__table__  # type: ignore[attr-defined]
+        session.execute(
+            update(table).where(table.c.pmid == bindparam("b_pmid"))
+            .values(record=bindparam("record", type_=_JSONText())),
+            changed,
+        )
+    if not fresh:
+        return result
+    stmt = _insert(session, ArticleRow).values(record=bindparam("record", type_=_JSONText()))
+    stmt = stmt.on_conflict_do_nothing().returning(ArticleRow.pmid)
+    inserted = {p for (p,) in session.execute(stmt, fresh)}
+    result.new.extend(v["pmid"] for v in fresh if v["pmid"] in inserted)
+    lost = [latest[v["pmid"]] for v in fresh if v["pmid"] not in inserted]
+    if lost and _retry:  # another process stored them a moment ago: compare with its rows
+        again = upsert_articles(session, lost, _retry=False)
+        result.new += again.new
+        result.updated += again.updated
+        result.unchanged += again.unchanged
+    else:
+        result.unchanged += [a.pmid for a in lost]
     return result
 
 
