@@ -275,7 +275,7 @@ def classify(
         design=design,
         sample_size=sample_size(body, body_low, words, digits if abstract else None),
         registry_ids=registry_ids(full, low, firsts),
-        outcome_domains=outcome_domains(full, low=low, words=words),
+        outcome_domains=outcome_domains(full, low=low, words=words, firsts=firsts),
         relevance=relevance[0],
         relevance_note=relevance[1],
     )
@@ -351,8 +351,11 @@ def _no_time_point(
     return "no", None, "no time point found", None
 
 
+_NON_AZ = re.compile(r"[^a-z]")
+
+
 def _norm(word: str) -> str:
-    return re.sub(r"[^a-z]", "", word.lower())[:6]
+    return _NON_AZ.sub("", word.lower())[:6]
 
 
 def classify_article(article: Article, threshold_weeks: float = 26.0) -> Classification:

@@ -46,6 +46,7 @@ def _acronym_pattern(acr: str) -> str:
 
 
 _LEAD_WORD = re.compile(r"\w*")
+_WORD3 = re.compile(r"\w{3}")
 _RUNS = re.compile(r"\w+")
 
 
@@ -59,6 +60,9 @@ _Entry = tuple[str, str, tuple[str, ...], bool]
 class _Index:
     exact: dict[str, tuple[_Entry, ...]]  # gate word -> entries that need it as a word
     loose: tuple[_Entry, ...]  # entries whose head need only occur as a substring
+    # per loose entry: the first three letters of its head when they are word characters
+    # (a term's match starts a word, so some word then begins with them), else None
+    loose_firsts: tuple[str | None, ...] = ()
 
 
 def _gate(head: str, term: str, wild: bool) -> _Gate:
@@ -165,7 +169,10 @@ def load_vocabulary(text: str) -> Vocabulary:
                 exact.setdefault(glued, []).append(entry)
             else:
                 loose.append(entry)
-    index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose))
+    loose_firsts = tuple(
+        h[:3] if acr is False and _WORD3.fullmatch(h[:3]) else None for _, h, _, acr in loose
+    )
+    index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose), loose_firsts)
     return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals, index)
 
 
@@ -190,12 +197,12 @@ def _matches_at(pattern: re.Pattern[str], text: str, heads: list[str]) -> bool:
 
 def outcome_domains(
     text: str, vocab: Vocabulary | None = None, low: str | None = None,
-    words: set[str] | None = None,
+    words: set[str] | None = None, firsts: set[str] | None = None,
 ) -> tuple[str, ...]:
     """Keys of the domains whose terms occur in ``text``, in vocabulary order.
 
     ``low``: ``text`` lower-cased (fastre.lower), ``words``: ``fastre.words_of(low)``, when
-    at hand."""
+    at hand, ``firsts``: ``fastre.first3s(words)``, when at hand."""
     v = vocab or vocabulary()
     if low is None:
         low = lower(text)
@@ -215,7 +222,9 @@ def outcome_domains(
                     acrs.setdefault(key, []).append(head)
             elif all(o in low for o in others):
                 heads.setdefault(key, []).append(head)
-    for key, head, others, acr in index.loose:
+    for (key, head, others, acr), k in zip(index.loose, index.loose_firsts, strict=True):
+        if firsts is not None and k is not None and k not in firsts:
+            continue  # no word begins as the head does
         if acr:
             if head in text:
                 acrs.setdefault(key, []).append(head)

@@ -363,27 +363,39 @@ _R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_I
 
 
 class _Gated:
-    """A context pattern behind a cheap gate: ``gate`` (plain literals, so re skips to
-    them fast) finds a piece that every match of ``pattern`` contains; where it finds none
-    the slow search (a leading \\b makes re try every position) is skipped. Same result as
-    ``pattern.search``."""
+    """A context pattern behind cheap gates, tried only where they pass. Same result as
+    ``pattern.search``: a leading \\b makes re try the pattern at every position, slowly.
 
-    __slots__ = ("pattern", "gate")
+    ``gate`` (plain literals, so re skips to them fast) finds a piece that every match
+    contains. ``ends``, for a left-context pattern anchored at the end of its window: every
+    match ends with one of these, then nothing but white space (``\\s``, which is what
+    ``str.rstrip()`` strips), so the window stripped of it must end so too."""
 
-    def __init__(self, pattern: re.Pattern[str], gate: str) -> None:
+    __slots__ = ("pattern", "gate", "ends")
+
+    def __init__(
+        self, pattern: re.Pattern[str], gate: str | None = None, ends: tuple[str, ...] = ()
+    ) -> None:
         self.pattern = pattern
-        self.gate = re.compile(gate)
+        self.gate = re.compile(gate) if gate is not None else None
+        self.ends = ends
 
     def search(self, text: str) -> re.Match[str] | None:
-        if self.gate.search(text) is None:
+        if self.ends and not text.rstrip().endswith(self.ends):
+            return None
+        if self.gate is not None and self.gate.search(text) is None:
             return None
         return self.pattern.search(text)
 
 
-# gates: every alternative of the pattern (lower-cased) contains one of the literals
+# gates: every alternative of the pattern (lower-cased) contains one of the literals; ends:
+# the last words of the alternatives (the look-ups read them off the pattern's tail)
+_A_THE = ("a", "an", "the")
 _L_EXPOSURE = _Gated(  # type: ignore[assignment]
     _L_EXPOSURE, r"history of|duration|since|for more than|suffer|smok|user|diagnosed|liv")
-_L_POP_CMP = _Gated(_L_POP_CMP, "[<>\u2265\u2264]|than|over|under|above|below")  # type: ignore[assignment]
+_L_POP_CMP = _Gated(  # type: ignore[assignment]
+    _L_POP_CMP, "[<>\u2265\u2264]|than|over|under|above|below",
+    ends=("<", ">", "\u2265", "\u2264", "=", "than", "over", "under", "above", "below"))
 _L_TREAT = _Gated(  # type: ignore[assignment]
     _L_TREAT, r"for|over|during|lasting|throughout|duration|length|period")
 _L_PROCESS = _Gated(  # type: ignore[assignment]
@@ -391,23 +403,39 @@ _L_PROCESS = _Gated(  # type: ignore[assignment]
 _L_LAB = _Gated(  # type: ignore[assignment]
     _L_LAB, r"incubat|cultur|stored|frozen|freez|centrifug|transfect|in vitro|mice|mouse|rat|"
     r"murine|pups|rabbits|piglets|sacrific|euthani|harvested|passag|seeded|plated|cells were")
-_L_INTAKE_WINDOW = _Gated(_L_INTAKE_WINDOW, "within")  # type: ignore[assignment]
+_L_INTAKE_WINDOW = _Gated(  # type: ignore[assignment]
+    _L_INTAKE_WINDOW, "within", ends=("within", "the", "first"))
 _L_PAST = _Gated(  # type: ignore[assignment]
     _L_PAST, r"past|previous|prior|preceding|last|recent|lifetime")
-_L_OVER = _Gated(_L_OVER, r"over|during|throughout|across")  # type: ignore[assignment]
+_L_OVER = _Gated(  # type: ignore[assignment]
+    _L_OVER, r"over|during|throughout|across",
+    ends=("over", "during", "throughout", "across", *_A_THE, "first", "next", "following",
+          "subsequent", "entire", "whole", "initial", "total", "ensuing"))
 _L_INTERVAL = _Gated(_L_INTERVAL, "interval")  # type: ignore[assignment]
-_L_RANGE_OF_PREV = _Gated(_L_RANGE_OF_PREV, r"\(|rang|iqr|interquartile")  # type: ignore[assignment]
-_L_SURVIVAL_VALUE = _Gated(_L_SURVIVAL_VALUE, r"survival|time to")  # type: ignore[assignment]
+_L_RANGE_OF_PREV = _Gated(  # type: ignore[assignment]
+    _L_RANGE_OF_PREV, r"\(|rang|iqr|interquartile",
+    ends=("(", ":", "=", ",", "range", "ranging", "ranged", "iqr", "from", "of", "between"))
+_L_SURVIVAL_VALUE = _Gated(  # type: ignore[assignment]
+    _L_SURVIVAL_VALUE, r"survival|time to",
+    ends=("was", "were", "is", "of", "about", "approximately", "only"))
 _L_FOLLOW = _Gated(  # type: ignore[assignment]
     _L_FOLLOW, r"follow|fu|observation period|monitored|surveillance|evaluated|assessed|"
     r"examined|tracked")
 _L_FOLLOW2 = _Gated(  # type: ignore[assignment]
     _L_FOLLOW2, r"annually|yearly|every|assessed|evaluated|measured|examined|interviewed|"
-    r"surveyed|contacted|monitored|observed|tracked|recorded|studied")
+    r"surveyed|contacted|monitored|observed|tracked|recorded|studied",
+    ends=("for", "over", "until", "to", "through", "throughout", *_A_THE, "of", "further",
+          "additional"))
 _L_HOSPITAL = _Gated(_L_HOSPITAL, r"stay|los|hospitali|icu|hospital course")  # type: ignore[assignment]
 _L_AGE = _Gated(_L_AGE, "age")  # type: ignore[assignment]
 _GEST = _Gated(  # type: ignore[assignment]
     _GEST, r"gestation|pregnancy|amenorrh|postmenstrual|conception|trimester")
+_L_SPAN = _Gated(  # type: ignore[assignment]
+    _L_SPAN, ends=(*_A_THE, "of", "over", "during", "throughout", "across", "in"))
+_L_SCHEDULE = _Gated(  # type: ignore[assignment]
+    _L_SCHEDULE, ends=("every", "each", "per", "once", "twice", "thrice", "times", "q", *_A_THE[:2],
+                       "other", "single"))
+_L_WITHIN = _Gated(_L_WITHIN, ends=("within", "the", "first"))  # type: ignore[assignment]
 # the two exclusions anchored at the start of the right window, as one pattern
 _R_EXCLUDE = re.compile("|".join(f"(?:{p.pattern})" for p in (_R_AGE, _R_PRIOR)))
 
@@ -735,8 +763,9 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
 _UNIT_KEY_RE = re.compile("|".join(_UNIT_KEYS))  # finds one where any(u in low ...) would
 # every long unit QTY_RE reads, lower-cased, starts with one of these
 _UNIT_STARTS = ("decade", "year", "yr", "mo", "mth", "week", "wk", "day", "hour", "hr", "min")
-# where QTY_RE's one-letter unit "h"/"d" may be, in the lower-cased sentence
-_SHORT_UNIT_LOW = re.compile(r"[\d\s\-\u2010\u2011\u2013][hd](?![a-z])")
+# where QTY_RE's one-letter unit "h"/"d" may be, in the lower-cased sentence (its letter
+# first, which re scans for fast: only whether there is one is asked)
+_SHORT_UNIT_LOW = re.compile(r"[hd](?![a-z])(?<=[\d\s\-\u2010\u2011\u2013][hd])")
 
 
 def _before_last_unit(s: str, low: str, starts: list[int]) -> list[int]:

@@ -176,7 +176,7 @@ def design_of(
     pts = [p.lower() for p in publication_types]
     has_humans = "humans" in mesh_l
     # publication types first
-    for key, design in _PT_MAP:
+    for key, design in _PT_MAP if pts else ():
         if any(p == key or p.startswith(key + ",") for p in pts):
             if design == "narrative-review" and _T_SYSREV.found(low, f):
                 return "systematic-review"
