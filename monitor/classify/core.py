@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import followup as fu
 from .domains import outcome_domains
-from .fastre import digit_starts, first3s, lower, match_at, positions, words_of
+from .fastre import (
+    digit_starts,
+    first3s,
+    glued_firsts,
+    keyed,
+    lower,
+    match_at,
+    positions,
+    present,
+    words_of,
+)
 from .profile import design_of, registry_ids, sample_size
 from .relevance import relevance_of
 
@@ -257,7 +267,7 @@ def classify(
             post = False
     else:
         long_term, evidence, reason, post = _no_time_point(
-            sents, design, mesh_l, abstract_low
+            sents, design, mesh_l, abstract_low, words, firsts
         )
 
     relevance = relevance_of(full, low, firsts)
@@ -284,27 +294,50 @@ def classify(
 class _SentenceScan:
     """``pattern.finditer(s.low)`` for every sentence ``s`` at once, trying the pattern only
     where one of its heads occurs: the heads are looked for once in the whole lower-cased
-    abstract (``abstract_low``) and the occurrences shared out to the sentences."""
+    abstract (``abstract_low``) and the occurrences shared out to the sentences.
 
-    def __init__(self, sents: list[fu.Sentence], abstract_low: str | None) -> None:
+    ``firsts``, ``glued``: the first three characters of every word of the text the
+    abstract was cut from, and of every place in the abstract where a letter is glued to a
+    digit (fastre.first3s and fastre.glued_firsts), when at hand: the patterns begin with
+    ``(?<![a-z])`` and a letter, so in the abstract only the heads beginning so are looked
+    for (a title searched on its own is searched for all)."""
+
+    def __init__(
+        self, sents: list[fu.Sentence], abstract_low: str | None, firsts: set[str] | None = None,
+        glued: set[str] | None = None,
+    ) -> None:
         self.sents = sents
         self.index = fu.SentenceIndex(sents, abstract_low)
+        self.firsts = firsts
+        self.glued = glued or set()
 
-    def finditer(self, pattern: re.Pattern[str], heads: Sequence[str]) -> list[list[re.Match[str]]]:
-        local = self.index.share(lambda low: positions(low, heads))
+    def finditer(self, pattern: re.Pattern[str], heads: tuple[str, ...]) -> list[list[re.Match[str]]]:
+        keyed_heads = _KEYED.get(heads) or _KEYED.setdefault(heads, keyed(heads))
+        here = present(keyed_heads, self.firsts, self.glued)
+        abstract = self.index.low
+        local = self.index.share(lambda low: positions(low, here if low is abstract else heads))
         return [list(match_at(pattern, s.low, ps)) if ps else []
                 for s, ps in zip(self.sents, local, strict=True)]
 
 
+_KEYED: dict[tuple[str, ...], tuple[tuple[str, str | None], ...]] = {}  # heads -> keyed(heads)
+
+
 def _no_time_point(
-    sents: list[fu.Sentence], design: str, mesh_l: set[str], abstract_low: str | None = None
+    sents: list[fu.Sentence], design: str, mesh_l: set[str], abstract_low: str | None = None,
+    words: set[str] | None = None, firsts: set[str] | None = None,
 ) -> tuple[str, str | None, str, bool | None]:
     """(long_term, evidence, reason, post_treatment_assessment) when no time point is found.
 
-    ``abstract_low``: the abstract lower-cased (fastre.lower), when at hand."""
+    ``abstract_low``: the abstract lower-cased (fastre.lower), ``words``, ``firsts``: the
+    words (fastre.words_of) of the text it was cut from and their first three letters,
+    when at hand."""
     if design == "lab-animal":
         return "no", None, "laboratory/animal study: times are lab read-outs", None
-    scan = _SentenceScan(sents, abstract_low)
+    if words is not None and firsts is not None and abstract_low is not None:
+        scan = _SentenceScan(sents, abstract_low, firsts, glued_firsts(abstract_low, words))
+    else:
+        scan = _SentenceScan(sents, abstract_low)
     for s, ms in zip(sents, scan.finditer(_LONG_TERM_STATEMENT, _LONG_TERM_HEADS), strict=True):
         if not ms or (s.is_title and s.text.rstrip().endswith("?")):
             continue

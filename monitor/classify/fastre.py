@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from itertools import filterfalse
 from operator import itemgetter
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
@@ -73,6 +74,49 @@ _WORD3 = re.compile(r"\w{3}")
 def first3s(words: set[str]) -> set[str]:
     """The first three characters of each of ``words`` (the whole word if shorter)."""
     return set(map(_FIRST3, words))
+
+
+_GLUED = re.compile(r"(?<=[^\Wa-z])(?=([a-z]\w\w))")  # (zero-width: finds every place)
+# ASCII digits and "_" to "0", letters a-z to "a", the rest to " ": a glued place is a "0a"
+_GLUE_CLASSES = bytes(
+    ord("0") if chr(c).isdigit() or chr(c) == "_" else ord("a") if "a" <= chr(c) <= "z" else 32
+    for c in range(256)
+)
+
+
+def glued_firsts(low: str, words: set[str]) -> set[str]:
+    """The first three characters at each place of ``low`` (lower-cased) where a letter a-z
+    follows a word character that is not one (a digit, "_", a non-ASCII letter: "5mg").
+    ``words``: ``words_of`` of a text holding ``low``. With ``first3s(words)`` they are the
+    first three characters of every place where a pattern led by ``(?<![a-z])`` and a
+    letter may match. (Most texts have none; an ASCII text is checked at C speed.)"""
+    if low.isascii() and b"0a" not in low.encode("ascii").translate(_GLUE_CLASSES):
+        return set()
+    odd = [w for w in filterfalse(str.isalpha, words) if not w.isdigit()]
+    odd += [w for w in words if not w.isascii() and w.isalpha()]
+    out: set[str] = set()
+    for w in odd:
+        out.update(_GLUED.findall(w))
+    return out
+
+
+_NONE: set[str] = set()
+
+
+def keyed(heads: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
+    """(head, its first three characters when they are all word characters, else None)."""
+    return tuple((h, h[:3] if _WORD3.fullmatch(h[:3]) else None) for h in heads)
+
+
+def present(
+    heads: tuple[tuple[str, str | None], ...], firsts: set[str] | None, more: set[str] = _NONE
+) -> tuple[str, ...]:
+    """The heads (``keyed``) that may occur where a match can start: all of them, or
+    (``firsts``: the first three characters of every word, see ``Headed.found``) those
+    whose first three characters begin a word, or are in ``more``."""
+    if firsts is None:
+        return tuple(h for h, _ in heads)
+    return tuple(h for h, k in heads if k is None or k in firsts or k in more)
 
 
 def digit_starts(text: str) -> list[int]:
@@ -138,7 +182,7 @@ class Headed:
         self.pattern = re.compile(pattern)
         self.heads = tuple(heads)
         # a head's first three characters when they are all word characters, else None
-        self.keyed = tuple((h, h[:3] if _WORD3.fullmatch(h[:3]) else None) for h in self.heads)
+        self.keyed = keyed(self.heads)
 
     def search(self, low: str) -> re.Match[str] | None:
         for m in match_at(self.pattern, low, positions(low, self.heads)):
@@ -150,11 +194,8 @@ class Headed:
         return match_at(self.pattern, low, positions(low, self.present(firsts)))
 
     def present(self, firsts: set[str] | None) -> tuple[str, ...]:
-        """The heads that may occur where a match can start: all of them, or (``firsts``,
-        see ``found``) those whose first three characters begin a word."""
-        if firsts is None:
-            return self.heads
-        return tuple(h for h, k in self.keyed if k is None or k in firsts)
+        """``present(self.keyed, firsts)``."""
+        return self.heads if firsts is None else present(self.keyed, firsts)
 
     def found(self, low: str, firsts: set[str] | None = None) -> bool:
         """``bool(self.search(low))``, cheaper: tries each head's occurrences in turn and
