@@ -685,6 +685,17 @@ class SentenceIndex:
                         lo = hi
         return out
 
+    def digits(self, i: int, digits: list[int] | None) -> list[int] | None:
+        """The starts of the runs of \\d in sentence ``i``, shared out from ``digits``,
+        those of the abstract (fastre.digit_starts), when at hand; else None."""
+        s = self.sents[i]
+        if digits is None or self.low is None or s.is_title:
+            return None
+        a = s.start
+        lo = bisect_left(digits, a)
+        hi = bisect_left(digits, a + len(s.low), lo)
+        return [p - a for p in digits[lo:hi]]
+
     def contains(self, needles: tuple[str, ...]) -> bool:
         """May a sentence contain one of ``needles``? (False: none does.)"""
         if self.low is None:
@@ -702,39 +713,29 @@ for _w in _NUMBER_HEADS:
     _NUMBER_BY_PREFIX[_w[:3]] = (*_NUMBER_BY_PREFIX.get(_w[:3], ()), _w)
 
 
-def _qty_finder(
-    words: set[str] | None, abstract: tuple[str, list[int]] | None = None,
-    firsts: set[str] | None = None,
-) -> Callable[[str], list[int]]:
+def _number_heads(firsts: set[str] | None) -> tuple[str, ...]:
+    """The number words that may start a QTY_RE match. ``firsts``: fastre.first3s of the
+    words of a text holding every text searched, or None; a match starts at a word start
+    (its look-behind), and every number word is 3+ letters: those sharing their first three
+    letters with a word of the text (more than needed: the search finds nothing for the
+    others)."""
+    if firsts is None:
+        return _NUMBER_HEADS
+    return tuple(w for f in firsts.intersection(_NUMBER_BY_PREFIX) for w in _NUMBER_BY_PREFIX[f])
+
+
+def _qty_starts(low: str, numbers: tuple[str, ...], digits: list[int] | None) -> list[int]:
     """Where a QTY_RE match can start in a lower-cased text (a superset): a run of ASCII
-    digits, a number word, "a"/"an" before a unit. ``words``: words (fastre.words_of) of a
-    text holding every text searched, or None; a QTY_RE match starts at a word start (its
-    look-behind), so a number word can only start one if a word begins with it.
-    ``abstract``: (a text, fastre.digit_starts of it): for that text, the starts of its
-    runs of \\d stand for those of its ASCII digit runs (a match starting with a digit
-    follows a non-word character, so it starts a run of \\d too)."""
-    if words is None:
-        present: tuple[str, ...] = _NUMBER_HEADS
-    else:
-        # every number word is 3+ letters: those sharing their first three letters with a
-        # word of the text (more than needed: the search finds nothing for the others)
-        if firsts is None:
-            firsts = set(map(_FIRST3, words))
-        present = tuple(w for f in firsts.intersection(_NUMBER_BY_PREFIX)
-                        for w in _NUMBER_BY_PREFIX[f])
-
-    def find(low: str) -> list[int]:
-        if abstract is not None and low is abstract[0]:
-            starts = abstract[1]  # ascending, no repeats
-        else:
-            starts = [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
-        more = positions(low, present) if present else []
-        more += [m.start() for m in _A_UNIT.finditer(low)]
-        if not more:
-            return starts
-        return sorted({*starts, *more})
-
-    return find
+    digits, a number word (of ``numbers``), "a"/"an" before a unit. ``digits``: the starts
+    of the text's runs of \\d when at hand: they stand for those of its ASCII digit runs (a
+    match starting with a digit follows a non-word character, so it starts a run of \\d
+    too)."""
+    starts = digits if digits is not None else [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
+    more = positions(low, numbers) if numbers else []
+    more += [m.start() for m in _A_UNIT.finditer(low)]
+    if not more:
+        return starts
+    return sorted({*starts, *more})
 
 
 # A lower-case copy of QTY_RE on the lower-cased sentence rejects most candidates faster.
@@ -782,19 +783,6 @@ def _before_last_unit(s: str, low: str, starts: list[int]) -> list[int]:
     return starts[: bisect_right(starts, last)]
 
 
-def _label_finder(firsts: set[str] | None) -> Callable[[str], list[int]]:
-    """Where a LABEL_RE match can start. ``firsts``: fastre.first3s of the words of a text
-    holding every text searched, or None: a match starts at a word start (its look-behind),
-    so a head can only start one if a word begins with its first three letters."""
-    heads = _LABEL_HEADS if firsts is None else tuple(
-        h for h in _LABEL_HEADS if h[:3] in firsts)
-
-    def find(low: str) -> list[int]:
-        return positions(low, heads) if heads else []
-
-    return find
-
-
 def find_hits(
     sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
     digits: list[int] | None = None, firsts: set[str] | None = None,
@@ -804,26 +792,25 @@ def find_hits(
     ``digits``: fastre.digit_starts(abstract_low), when at hand (they only make it faster)."""
     hits: list[Hit] = []
     index = SentenceIndex(sents, abstract_low)
-    shared = (index.low, digits) if index.low is not None and digits is not None else None
     if firsts is None and words is not None:
         firsts = set(map(_FIRST3, words))
-    qty_at = index.share(_qty_finder(words, shared, firsts))
-    label_at_all = index.share(_label_finder(firsts))
+    numbers = _number_heads(firsts)
+    # a LABEL_RE match starts at a word start (its look-behind): only the heads some word
+    # begins with
+    labels = _LABEL_HEADS if firsts is None else tuple(
+        h for h in _LABEL_HEADS if h[:3] in firsts)
     annual = index.contains(("annual", "yearly"))
     ages = index.contains((" at the",))
     for i, sent in enumerate(sents):
         s = sent.text
         low = sent.low
         prev: tuple[int, str, bool] | None = None
-        qty_here = qty_at[i]
-        label_here = label_at_all[i]
-        if qty_here or label_here:
-            has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
-        else:
-            has_unit = False
-        if has_unit and qty_here:
+        # quantities and labels end or start with a unit: look for them only where one is
+        has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
+        qty_here = _qty_starts(low, numbers, index.digits(i, digits)) if has_unit else []
+        if qty_here:
             qty_here = _before_last_unit(s, low, qty_here)
-        for m in _qty_matches(s, low, qty_here) if has_unit else ():
+        for m in _qty_matches(s, low, qty_here):
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
                 continue
@@ -848,7 +835,7 @@ def find_hits(
                         Hit(round(hi * WEEKS_PER[unit], 3),
                             _phrase(s, m.start(), m.end() + pr.end()), kind, i)
                     )
-        label_at = label_here if label_here and (has_unit or "pod" in low) else ()
+        label_at = positions(low, labels) if labels and (has_unit or "pod" in low) else ()
         for m in match_at(LABEL_RE, s, label_at):
             u = m.group("u").lower()
             unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
