@@ -440,11 +440,14 @@ def _ymd(elem: Any) -> date | None:
     for child in elem:
         tag = child.tag
         if tag == "Year":
-            y = _int(child.text)
+            t = child.text
+            y = int(t) if t and t.isdigit() else _int(t)
         elif tag == "Month":
-            m = _month(child.text)
+            t = child.text
+            m = int(t) if t and t.isdigit() and len(t) <= 2 else _month(t)
         elif tag == "Day":
-            d = _int(child.text)
+            t = child.text
+            d = int(t) if t and t.isdigit() else _int(t)
     if y is None or m is None or d is None:
         return None
     try:
@@ -480,26 +483,30 @@ def _yn(elem: Any, attr: str = "MajorTopicYN") -> bool:
 # -- record pieces -----------------------------------------------------------------------------
 
 
+_AUTHOR_NAME_PARTS = {"LastName": 0, "ForeName": 1, "Initials": 2, "Suffix": 3, "CollectiveName": 4}
+
+
 def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
+    # Hot: some 60 elements per article. Name parts are leaves almost always; one dict lookup
+    # per child picks the slot, and leaf text is read inline (``_opt`` for anything else).
     out: list[Author] = []
+    name_part = _AUTHOR_NAME_PARTS.get
     for alist in author_lists:
         for a in alist.iterchildren("Author"):
             if a.get("ValidYN") == "N":
                 continue  # a name NLM marked as erroneous; kept by PubMed only for history
-            last = fore = initials = suffix = collective = orcid = None
+            names: list[str | None] = [None, None, None, None, None]
             affs: list[str] = []
+            orcid = None
             for c in a:
                 tag = c.tag
-                if tag == "LastName":
-                    last = _opt(c)
-                elif tag == "ForeName":
-                    fore = _opt(c)
-                elif tag == "Initials":
-                    initials = _opt(c)
-                elif tag == "Suffix":
-                    suffix = _opt(c)
-                elif tag == "CollectiveName":
-                    collective = _opt(c)
+                i = name_part(tag)
+                if i is not None:
+                    if len(c):
+                        names[i] = _opt(c)
+                    else:
+                        t = c.text
+                        names[i] = (t.strip() or None) if t else None
                 elif tag == "AffiliationInfo":
                     for af in c.iterchildren("Affiliation"):
                         t = _text(af)
@@ -508,17 +515,7 @@ def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
                 elif tag == "Identifier" and orcid is None:
                     if (c.get("Source") or "").upper() == "ORCID":
                         orcid = _orcid(_text(c))
-            out.append(
-                Author(
-                    last_name=last,
-                    fore_name=fore,
-                    initials=initials,
-                    suffix=suffix,
-                    collective_name=collective,
-                    affiliations=tuple(affs),
-                    orcid=orcid,
-                )
-            )
+            out.append(Author(names[0], names[1], names[2], names[3], names[4], tuple(affs), orcid))
     return tuple(out)
 
 
@@ -565,23 +562,17 @@ def _mesh(elem: Any) -> tuple[MeshHeading, ...]:
         descriptor: Any = None
         quals: list[MeshQualifier] = []
         for c in h:
-            if c.tag == "DescriptorName":
+            tag = c.tag
+            if tag == "QualifierName":
+                get = c.get
+                quals.append(MeshQualifier(_text(c), get("UI") or None, get("MajorTopicYN") == "Y"))
+            elif tag == "DescriptorName":
                 descriptor = c
-            elif c.tag == "QualifierName":
-                quals.append(
-                    MeshQualifier(
-                        name=_text(c), ui=c.get("UI") or None, major=c.get("MajorTopicYN") == "Y"
-                    )
-                )
         if descriptor is None:
             continue
+        get = descriptor.get
         out.append(
-            MeshHeading(
-                descriptor=_text(descriptor),
-                ui=descriptor.get("UI") or None,
-                major=descriptor.get("MajorTopicYN") == "Y",
-                qualifiers=tuple(quals),
-            )
+            MeshHeading(_text(descriptor), get("UI") or None, get("MajorTopicYN") == "Y", tuple(quals))
         )
     return tuple(out)
 
