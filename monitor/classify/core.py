@@ -209,7 +209,7 @@ def classify(
     words = words_of(low)  # its words, to skip patterns whose first word is absent
     mesh_l = {m.lower() for m in mesh}
     firsts = first3s(words)  # their first three letters, to skip heads of no word
-    design = design_of(full, mesh, publication_types, low, firsts)
+    design = design_of(full, mesh, publication_types, low, firsts, mesh_l)
     sents = fu.sentences_of(title, abstract)
 
     abstract_low = low[len(title) + 1:]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from operator import itemgetter
+from typing import NamedTuple
 
 from .fastre import Candidates, lc, lower, match_at, positions
 from .text import WORDNUM, parse_number, split_sentences, strip_label
@@ -444,8 +444,7 @@ _UNIT_KEYS = ("year", "month", "week", "day", "hour", "min", "decade", "yr", "mo
 _SHORT_UNIT = re.compile(r"\d\s?[-\u2010\u2011\u2013]?\s?[hd](?![A-Za-z])")
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):  # (a tuple: a few are built per record, faster than a frozen dataclass)
     weeks: float
     phrase: str
     kind: str  # follow-up | outcome-period | post-treatment | treatment | assessment | in-hospital
@@ -747,14 +746,24 @@ _ODD_FOLDS = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K(elvin)
 
 
 def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]:
-    """``match_at(QTY_RE, s, starts)``."""
+    """``match_at(QTY_RE, s, starts)``, or the same matches of _QTY_LOW in ``low``: where
+    that reads a unit of more than one letter it took the very path QTY_RE takes (only the
+    one-letter unit differs), so the spans and groups are the same, lower-cased."""
     quick = s.isascii() or not any(c in s for c in _ODD_FOLDS)
     low_match = _QTY_LOW.match
     match = QTY_RE.match
     end = -1
     for p in starts:
-        if p < end or (quick and low_match(low, p) is None):
+        if p < end:
             continue
+        if quick:
+            m = low_match(low, p)
+            if m is None:
+                continue
+            if len(m.group("unit")) > 1:
+                yield m
+                end = m.end()
+                continue
         m = match(s, p)
         if m is not None:
             yield m

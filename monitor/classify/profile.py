@@ -164,7 +164,7 @@ _ANIMAL_MESH = {"mice", "rats", "dogs", "rabbits", "swine", "sheep", "cattle", "
 
 def design_of(
     text: str, mesh: Sequence[str], publication_types: Sequence[str], low: str | None = None,
-    firsts: set[str] | None = None,
+    firsts: set[str] | None = None, mesh_l: set[str] | None = None,
 ) -> str:
     """The study design; ``low`` is ``text`` lower-cased (fastre.lower), ``firsts``
     ``fastre.first3s(fastre.words_of(low))``, when at hand (every branch of the design
@@ -172,7 +172,8 @@ def design_of(
     if low is None:
         low = lower(text)
     f = firsts
-    mesh_l = {m.lower() for m in mesh}
+    if mesh_l is None:  # (the MeSH headings lower-cased, when at hand)
+        mesh_l = {m.lower() for m in mesh}
     pts = [p.lower() for p in publication_types]
     has_humans = "humans" in mesh_l
     # publication types first
