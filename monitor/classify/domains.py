@@ -220,7 +220,7 @@ def outcome_domains(
             if acr:
                 if head in text:
                     acrs.setdefault(key, []).append(head)
-            elif all(o in low for o in others):
+            elif not others or all(o in low for o in others):
                 heads.setdefault(key, []).append(head)
     for (key, head, others, acr), k in zip(index.loose, index.loose_firsts, strict=True):
         if firsts is not None and k is not None and k not in firsts:

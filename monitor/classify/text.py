@@ -88,6 +88,8 @@ _ABBREV = (
     "viz", "est", "dept", "univ", "gen", "var",
 )
 _ABBREV_DOT = tuple(a + "." for a in _ABBREV)
+# the last three characters of each ("p." has two): a head ending otherwise ends with none
+_ABBREV_TAILS = frozenset(a[-3:] for a in _ABBREV_DOT)
 # Candidate boundaries: end punctuation, optional closing quote/bracket, whitespace. Each
 # branch starts with a literal, so re scans for the first characters quickly.
 _TAIL = r"[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c(\[]?[A-Z0-9\u00c0-\u00dd])"
@@ -98,6 +100,8 @@ def _ends_with_abbrev(head: str) -> bool:
     """Does ``head`` end with an abbreviation and its full stop ('e.g.', 'vs.'), the
     abbreviation starting a word? Case-insensitive."""
     low = head.lower()
+    if low[-3:] not in _ABBREV_TAILS and low[-2:] not in _ABBREV_TAILS:
+        return False
     if not low.endswith(_ABBREV_DOT):
         return False
     for a in _ABBREV_DOT:
