@@ -654,8 +654,11 @@ class SentenceIndex:
             abstract_low.startswith(s.low, s.start) for _, s in body
         ):
             self.low = abstract_low
-        self.body = body
+        # the sentences searched on their own; the others' (ascending, disjoint) spans
+        self.own = [i for i, s in enumerate(sents) if s.is_title or self.low is None]
+        self.body = [i for i, _ in body] if self.low is not None else []
         self.starts = [s.start for _, s in body]
+        self.ends = [s.start + len(s.low) for _, s in body]
 
     def share(
         self, find: Callable[[str], list[int]]
@@ -665,23 +668,20 @@ class SentenceIndex:
         may be shared out even where nothing can match (the callers' patterns then fail)."""
         sents = self.sents
         out: list[list[int]] = [[] for _ in sents]
-        for i, s in enumerate(sents):
-            if s.is_title or self.low is None:
-                out[i] = find(s.low)
-        if self.low is not None and self.body:
-            ps = find(self.low)
-            if ps:
-                n = len(ps)
-                lo = 0
-                for i, s in self.body:  # (ascending starts, disjoint spans)
-                    a = s.start
-                    lo = bisect_left(ps, a, lo)
-                    if lo == n:
-                        break
-                    hi = bisect_left(ps, a + len(s.low), lo)
-                    if hi > lo:
-                        out[i] = [p - a for p in ps[lo:hi]]
-                        lo = hi
+        for i in self.own:
+            out[i] = find(sents[i].low)
+        if self.body:
+            assert self.low is not None
+            starts, ends, body = self.starts, self.ends, self.body
+            n = len(body)
+            j = 0
+            for p in find(self.low):
+                while ends[j] <= p:  # the first sentence ending after p
+                    j += 1
+                    if j == n:
+                        return out
+                if p >= starts[j]:
+                    out[body[j]].append(p - starts[j])
         return out
 
     def digits(self, i: int, digits: list[int] | None) -> list[int] | None:
