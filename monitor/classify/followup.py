@@ -11,7 +11,7 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import NamedTuple
@@ -771,27 +771,6 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
 
 
 _UNIT_KEY_RE = re.compile("|".join(_UNIT_KEYS))  # finds one where any(u in low ...) would
-# every long unit QTY_RE reads, lower-cased, starts with one of these
-_UNIT_STARTS = ("decade", "year", "yr", "mo", "mth", "week", "wk", "day", "hour", "hr", "min")
-# where QTY_RE's one-letter unit "h"/"d" may be, in the lower-cased sentence (its letter
-# first, which re scans for fast: only whether there is one is asked)
-_SHORT_UNIT_LOW = re.compile(r"[hd](?![a-z])(?<=[\d\s\-\u2010\u2011\u2013][hd])")
-
-
-def _before_last_unit(s: str, low: str, starts: list[int]) -> list[int]:
-    """``starts`` without the positions after the last unit of the sentence ``s`` (``low``
-    lower-cased): a QTY_RE match ends with a unit, so none can start there. Kept whole where
-    a one-letter unit may occur or where a letter of ``s`` case-folds to an ASCII one."""
-    if _SHORT_UNIT_LOW.search(low) is not None or (
-        not s.isascii() and any(c in s for c in _ODD_FOLDS)
-    ):
-        return starts
-    last = max(map(low.rfind, _UNIT_STARTS))
-    if last >= starts[-1]:
-        return starts
-    return starts[: bisect_right(starts, last)]
-
-
 def find_hits(
     sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
     digits: list[int] | None = None, firsts: set[str] | None = None,
@@ -817,8 +796,6 @@ def find_hits(
         # quantities and labels end or start with a unit: look for them only where one is
         has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
         qty_here = _qty_starts(low, numbers, index.digits(i, digits)) if has_unit else []
-        if qty_here:
-            qty_here = _before_last_unit(s, low, qty_here)
         for m in _qty_matches(s, low, qty_here):
             unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
             if unit is None:
