@@ -6,7 +6,11 @@
 The stand-in serves the real recorded records of tests/data/pubmed, replicated under new PMIDs
 with entry dates spread over 2000-2026 (so ESearch must split windows below its 9,999 cap). With
 a rate limit the stand-in answers 429 to a 4th request within any second, as NCBI does.
-`litmon run` runs as a child process: its peak RSS is the child's, not this script's.
+`litmon run` runs as a child process: its peak RSS is the child's own high-water mark (VmHWM),
+which it writes to a file as it exits. Not getrusage(RUSAGE_CHILDREN).ru_maxrss: on Linux that
+keeps the memory map the child had before exec, and a child started by vfork (subprocess does)
+has this script's map then, stand-in and all — at 100,000 records over a gigabyte that
+`litmon run` never used.
 
 Prints: records, requests by kind, 429s received, wall time, the rate-limit floor
 (requests ÷ allowed rate) and the ratio, peak RSS, records/s.
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -53,6 +56,50 @@ def build_server(records: int, rate_limit: int | None) -> EutilsStandin:
     return server
 
 
+# Run in the child before `litmon run`: at exit, write the child's peak RSS (kB) to a file.
+_REPORT_PEAK = """
+import atexit, os
+def _report_peak():
+    status = open('/proc/self/status').read()
+    kb = status.split('VmHWM:')[1].split()[0]
+    with open(os.environ['LITMON_BENCH_PEAK_FILE'], 'w') as f:
+        f.write(kb)
+atexit.register(_report_peak)
+"""
+
+# Run in the child before `litmon run`: wraps the phases of a run so that each prints the
+# process's RSS and peak RSS (VmHWM) from /proc/self/status, in MB, to stderr.
+_TRACE_RSS = """
+import functools, sys, time
+def _rss():
+    f = dict(line.split(':', 1) for line in open('/proc/self/status'))
+    return int(f['VmRSS'].split()[0]) // 1024, int(f['VmHWM'].split()[0]) // 1024
+_T0 = time.perf_counter()
+def _traced(owner, name):
+    inner = getattr(owner, name)
+    @functools.wraps(inner)
+    def wrapper(*a, **k):
+        try:
+            return inner(*a, **k)
+        finally:
+            rss, peak = _rss()
+            print(f'rss {time.perf_counter() - _T0:7.1f}s after {name:<20} {rss:5d} MB (peak {peak} MB)',
+                  file=sys.stderr, flush=True)
+    setattr(owner, name, wrapper)
+import monitor.runs, monitor.digest, monitor.studies, monitor.store.repo as repo
+import monitor.pubmed.client as client
+for owner, names in ((client.EutilsClient, ('search', 'fetch')),
+                     (monitor.runs, ('_fetch_and_store', '_finish_success', '_classify_missing',
+                                     'after_success')),
+                     (monitor.digest, ('content_for', 'subject_for')),
+                     (repo, ('stored_pmids', 'upsert_articles', 'save_classifications',
+                             'link_to_feed')),
+                     (monitor.studies, ('link_records', 'group_for_digest'))):
+    for name in names:
+        _traced(owner, name)
+"""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=20_000)
@@ -60,6 +107,8 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=3, help="requests/s the stand-in allows (default 3)")
     ap.add_argument("--no-rate-limit", action="store_true", help="stand-in and client unthrottled")
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
+    ap.add_argument("--trace-rss", action="store_true",
+                    help="the child prints its RSS (and peak) before and after each phase")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -80,16 +129,21 @@ def main() -> int:
             "LITMON_LOOKBACK_START": "1999-01-01",
             "PYTHONPATH": str(REPO),
         }
-        cmd = [sys.executable, "-m", "monitor", "run", "--no-send"]
+        peak_file = Path(tmp) / "peak-rss-kb"
+        env["LITMON_BENCH_PEAK_FILE"] = str(peak_file)
+        setup = _REPORT_PEAK
         if args.no_rate_limit:
             # The CLI always paces like NCBI wants; for the memory run, lift pacing in-process.
-            cmd = [sys.executable, "-c",
-                   "import monitor.pubmed.client as c, sys; c._PACER.wait = lambda *a, **k: 0.0; "
-                   "from monitor.cli import main; sys.exit(main(['run', '--no-send']))"]
+            setup += "import monitor.pubmed.client as c; c._PACER.wait = lambda *a, **k: 0.0\n"
+        if args.trace_rss:
+            setup += _TRACE_RSS
+        # `python -m monitor run --no-send`, with the setup first.
+        cmd = [sys.executable, "-c", setup + "import sys\nfrom monitor.cli import main\n"
+               "sys.exit(main(['run', '--no-send']))\n"]
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kb = int(peak_file.read_text()) if peak_file.exists() else float("nan")
     server.stop()
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr, sep="\n")
@@ -98,6 +152,8 @@ def main() -> int:
     kinds = Counter(e.endpoint for e in server.requests())
     total = sum(kinds.values())
     print(proc.stdout.strip())
+    if args.trace_rss:
+        print("\n".join(line for line in proc.stderr.splitlines() if line.startswith("rss ")))
     print()
     print("| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | peak RSS MB | records/s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
