@@ -38,10 +38,11 @@ from sqlalchemy.engine import Engine
 from monitor.config import Settings
 from monitor.feeds import Feed
 from monitor.mail import Delivery, MailError, envelope_sender, smtp_send, split_sender, write_outbox
-from monitor.render import StudyView, jinja_env, load_studies, one_line, order_for_reading
+from monitor.render import StudyView, jinja_env, load_studies, one_line
 from monitor.store import repo
 from monitor.store.db import session_scope
 from monitor.store.models import Digest, DigestRecipient, FeedArticle, FeedRow, Run, utcnow
+from monitor.studies import DigestCounts
 
 log = logging.getLogger("litmon.digest")
 
@@ -80,17 +81,25 @@ def period_slug(period: str) -> str:
 
 @dataclass(frozen=True)
 class DigestContent:
-    """Everything one digest email says, in reading order (long-term follow-up first)."""
+    """Everything one digest email says, in reading order (long-term follow-up first).
+
+    ``studies`` are the studies the email shows; ``content_for`` loads at most
+    ``feed.digest.max_items`` of them and puts the figures of the whole digest in ``counts``
+    (a first backfill's digest holds every record found: 100,000 StudyViews would not fit in
+    memory, and no reader wants them in an email). Without ``counts`` the figures are those of
+    ``studies``.
+    """
 
     feed: Feed
     period: str  # ISO UTC slot, or "next" for a preview of what is not announced yet
     studies: tuple[StudyView, ...]
     # Studies announced before that a re-check found retracted, noticed or deleted.
     flagged: tuple[StudyView, ...] = ()
+    counts: DigestCounts | None = None
 
     @property
     def total(self) -> int:
-        return len(self.studies)
+        return self.counts.total if self.counts is not None else len(self.studies)
 
     @property
     def shown(self) -> tuple[StudyView, ...]:
@@ -98,33 +107,42 @@ class DigestContent:
 
     @property
     def hidden_count(self) -> int:
-        return max(0, self.total - self.feed.digest.max_items)
+        return max(0, self.total - len(self.shown))
 
     @property
     def long_term_count(self) -> int:
+        if self.counts is not None:
+            return self.counts.long_term
         return sum(1 for s in self.studies if s.is_long_term)
 
     @property
     def new_count(self) -> int:
-        return sum(1 for s in self.studies if not s.is_update)
+        return self.total - self.update_count
 
     @property
     def update_count(self) -> int:
+        if self.counts is not None:
+            return self.counts.updates
         return sum(1 for s in self.studies if s.is_update)
 
 
 def content_for(session: Any, feed: Feed, period: str, pmids: Sequence[str], *,
                 flagged: Sequence[str] = (), digest_id: int | None = None) -> DigestContent:
-    """The digest's studies: records of one study grouped into one item (monitor.studies)."""
-    from monitor.studies import group_for_digest
+    """The digest's studies: records of one study grouped into one item (monitor.studies).
+
+    Only the first ``feed.digest.max_items`` studies in reading order are loaded; ``counts``
+    holds the figures of all of them.
+    """
+    from monitor.studies import first_for_digest
 
     row = repo.feed_by_name(session, feed.name)
     feed_id = row.id if row is not None else None
-    studies = group_for_digest(session, feed_id, list(pmids), feed.long_term_threshold_weeks, digest_id)
+    studies, counts = first_for_digest(session, feed_id, list(pmids), feed.long_term_threshold_weeks,
+                                       digest_id, feed.digest.max_items)
     flagged_views = [dataclasses.replace(v, newly_flagged=True)
                      for v in load_studies(session, list(flagged), feed.long_term_threshold_weeks)]
-    return DigestContent(feed=feed, period=period, studies=tuple(order_for_reading(studies)),
-                         flagged=tuple(flagged_views))
+    return DigestContent(feed=feed, period=period, studies=tuple(studies),
+                         flagged=tuple(flagged_views), counts=counts)
 
 
 @dataclass(frozen=True)
@@ -225,6 +243,13 @@ def _unannounced(session: Any, feed_id: int) -> list[str]:
     ).scalars())
 
 
+def _has_unannounced(session: Any, feed_id: int) -> bool:
+    return session.execute(
+        select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
+                                       FeedArticle.digest_id.is_(None)).limit(1)  # type: ignore[union-attr]
+    ).first() is not None
+
+
 def _digest_pmids(session: Any, digest_id: int) -> list[str]:
     return list(session.execute(
         select(FeedArticle.pmid).where(FeedArticle.digest_id == digest_id)  # type: ignore[arg-type]
@@ -259,7 +284,7 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
     ).scalar_one_or_none()
     if exists is not None:
         return None
-    if (not _unannounced(session, feed_row.id) and not _flag_pending(session, feed_row.id)
+    if (not _has_unannounced(session, feed_row.id) and not _flag_pending(session, feed_row.id)
             and not feed.digest.send_when_empty):
         return None
     # ON CONFLICT DO NOTHING: a replica racing for the same period loses quietly instead of

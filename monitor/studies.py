@@ -18,15 +18,17 @@ registered trial ..."), never as a new study.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from monitor.records import Article
-from monitor.render import HistoryEntry, StudyView, load_studies, record_url
+from monitor.render import HistoryEntry, StudyView, load_studies, order_for_reading, record_url
 from monitor.store import repo
 from monitor.store.models import (
     ArticleRow,
@@ -238,11 +240,13 @@ def _published_pmids(article: Article) -> set[str]:
 # -- digests ----------------------------------------------------------------------------------
 
 def group_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], threshold_weeks: float,
-                     digest_id: int | None) -> list[StudyView]:
+                     digest_id: int | None, *, grouped: bool = False) -> list[StudyView]:
     """One StudyView per study among ``pmids``, with the study's other records as history.
 
     ``digest_id``: the digest being shown (None: the next one). A record of the same study
-    announced to this feed by an earlier digest makes the item an update.
+    announced to this feed by an earlier digest makes the item an update. When no study has
+    more than one record the views are plain ones (no study id), unless ``grouped`` (``pmids``
+    are part of a digest that has such a study).
     """
     if not pmids:
         return []
@@ -251,7 +255,7 @@ def group_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
     for p in pmids:
         groups.setdefault(study_of[p], []).append(p)
     all_members = members(session, groups)
-    if not any(len(ms) > 1 for ms in all_members.values()):
+    if not grouped and not any(len(ms) > 1 for ms in all_members.values()):
         return load_studies(session, list(pmids), threshold_weeks)
     everything = list(dict.fromkeys([*pmids, *(m for ms in all_members.values() for m in ms)]))
     views = {v.pmid: v for v in load_studies(session, everything, threshold_weeks)}
@@ -275,6 +279,114 @@ def group_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
 
 
 _FAR = date(9999, 1, 1)
+_READING_RANK = {"yes": 0, "unclear": 1, "no": 2}  # as monitor.render.order_for_reading
+
+
+@dataclass(frozen=True)
+class DigestCounts:
+    """Figures of a whole digest, of which only the first studies may be loaded."""
+
+    total: int  # studies (a study with several records counts once)
+    long_term: int  # studies whose shown record has long-term follow-up
+    updates: int  # studies announced to the feed before (a new record of a known study)
+
+
+def first_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], threshold_weeks: float,
+                     digest_id: int | None, limit: int) -> tuple[list[StudyView], DigestCounts]:
+    """The first ``limit`` studies of ``group_for_digest(...)`` in reading order, and the counts
+    of all of them, without loading every record.
+
+    A first backfill puts a hundred thousand records in one digest; building a StudyView (the
+    record's JSON parsed, its abstract sanitised) for each would take gigabytes and minutes, for
+    an email that shows 25. The order needs only each study's shown record, its source and its
+    classification's verdict and follow-up, read here a chunk at a time; records that are a
+    study of their own (nearly all) are ranked in a bounded heap as they stream. StudyViews are
+    then built for the chosen studies only, by ``group_for_digest`` itself, so they are the same
+    items in the same order as the full list's first ``limit``.
+    """
+    pmids = list(pmids)
+    if not pmids:
+        return [], DigestCounts(0, 0, 0)
+    threshold = float(threshold_weeks)
+    linked = _linked_studies(session, pmids)  # only records with a study_link row
+    # The studies of linked records, with their records here in the order of ``pmids``, and
+    # where each study first appears (the tie-break order_for_reading keeps from the input).
+    groups: dict[str, list[str]] = {}
+    first_at: dict[str, int] = {}
+    for i, p in enumerate(pmids):
+        study = linked.get(p)
+        if study is not None:
+            groups.setdefault(study, []).append(p)
+            first_at.setdefault(study, i)
+    top: list[tuple[tuple[int, float, int], int, str]] = []  # a max-heap by negated key
+    total = long_term = updates = 0
+
+    def offer(key: tuple[int, float, int], at: int, study: str) -> None:
+        item = ((-key[0], -key[1], -key[2]), -at, study)
+        if len(top) < limit:
+            heapq.heappush(top, item)
+        elif item > top[0]:
+            heapq.heapreplace(top, item)
+
+    for start in range(0, len(pmids), repo.CHUNK):
+        part = pmids[start : start + repo.CHUNK]
+        at = {p: start + j for j, p in enumerate(part) if p not in linked}
+        if not at:
+            continue
+        for pmid, _source, verdict, weeks in _light_rows(session, list(at), threshold):
+            total += 1
+            long_term += verdict == "yes"
+            offer(_reading_key(pmid, verdict, weeks), at[pmid], pmid)
+    everyone: dict[str, list[str]] = {}
+    if groups:
+        everyone = members(session, groups)
+        extra = sorted({m for ms in everyone.values() for m in ms} - set(pmids))
+        grouped = [p for here in groups.values() for p in here]
+        light = {row[0]: row for row in _light_rows(session, [*grouped, *extra], threshold)}
+        announced = _announced_earlier(session, feed_id, list(light), digest_id)
+        for study, here in groups.items():
+            here_rows = [light[p] for p in here if p in light]
+            if not here_rows:
+                continue
+            primary = min(here_rows, key=lambda r: (_SOURCE_RANK.get(r[1] or "pubmed", 9), -_numeric(r[0])))
+            here_set = set(here)
+            total += 1
+            long_term += primary[2] == "yes"
+            updates += any(m in light and m != primary[0] and m in announced and m not in here_set
+                           for m in everyone[study])
+            offer(_reading_key(primary[0], primary[2], primary[3]), first_at[study], study)
+    chosen = {study for _key, _at, study in top}
+    subset = [p for p in pmids if linked.get(p, p) in chosen]
+    shown = order_for_reading(group_for_digest(session, feed_id, subset, threshold_weeks, digest_id,
+                                               grouped=any(len(ms) > 1 for ms in everyone.values())))
+    return shown, DigestCounts(total, long_term, updates)
+
+
+def _reading_key(pmid: str, verdict: str | None, weeks: float | None) -> tuple[int, float, int]:
+    return (_READING_RANK.get(verdict or "", 3), -(weeks or 0), -(int(pmid) if pmid.isdigit() else 0))
+
+
+def _linked_studies(session: Any, record_ids: Sequence[str]) -> dict[str, str]:
+    """record id -> study id, for the records that have a study_link row only."""
+    out: dict[str, str] = {}
+    for part in repo.chunks(list(record_ids)):
+        for record, study in session.execute(
+            select(StudyLink.record_id, StudyLink.study_id).where(StudyLink.record_id.in_(part))  # type: ignore[attr-defined]
+        ):
+            out[record] = study
+    return out
+
+
+def _light_rows(session: Any, record_ids: Sequence[str], threshold: float) -> Iterable[Any]:
+    """(record id, source, verdict, longest follow-up weeks) of the stored records among these."""
+    for part in repo.chunks(list(record_ids)):
+        yield from session.execute(
+            select(ArticleRow.pmid, ArticleRow.source, Classification.long_term,
+                   Classification.longest_followup_weeks)
+            .outerjoin(Classification, and_(Classification.pmid == ArticleRow.pmid,
+                                            Classification.threshold_weeks == threshold))
+            .where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
+        ).tuples()
 
 
 def _numeric(text: str) -> int:
