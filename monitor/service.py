@@ -124,6 +124,9 @@ class Service:
         """Migrate, load the feeds (a bad file stops start-up), start the worker."""
         self._upgrade_when_reachable()
         self.load_feeds(strict=True)
+        # Before the worker starts this process runs no feed: a run left "running" by a
+        # process that died (even one that had our pid: a restarted container) is over.
+        self.mark_interrupted(own_pid_gone=True)
         self.worker.start()
         log.info("service started", extra={"holder": self.holder, "feeds": ",".join(self.feeds),
                                            "lease_seconds": self.settings.lease_seconds,
@@ -304,8 +307,20 @@ class Service:
             with self._queued_lock:
                 self._queued.discard(item)
 
+    def mark_interrupted(self, *, own_pid_gone: bool = False) -> list[Any]:
+        """Runs whose process is gone are "interrupted", not "running" (monitor.interrupted)."""
+        from monitor.interrupted import mark_interrupted
+
+        try:
+            return mark_interrupted(self.engine, lease_seconds=self.settings.lease_seconds,
+                                    now=self.clock(), own_pid_gone=own_pid_gone)
+        except SQLAlchemyError as exc:  # bookkeeping only: never a reason not to run
+            log.warning("could not mark interrupted runs", extra={"error": _short(exc)})
+            return []
+
     def catch_up(self) -> list[str]:
         """Enqueue every feed whose last success is older than its latest slot; returns them."""
+        self.mark_interrupted()
         now = self.clock()
         behind = []
         with session_scope(self.engine) as session:

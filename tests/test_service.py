@@ -107,6 +107,130 @@ def test_claim_of_a_crashed_holder_expires_unless_extended(engine):
         assert row.holder == "b" and row.state == "claimed"
 
 
+# -- runs whose process is gone: "interrupted", not "running" --------------------------------------
+
+def _running_run(engine, holder: str, *, trigger: str = "schedule", period: str = "2026-11-25T06:00Z",
+                 started_at: datetime = T0, feed: str = "wbc-ms") -> int:
+    with session_scope(engine) as session:
+        row = session.execute(select(FeedRow).where(FeedRow.name == feed)).scalar_one_or_none()
+        if row is None:
+            row = FeedRow(name=feed, query="q")
+            session.add(row)
+            session.flush()
+        run = Run(feed_id=row.id, trigger=trigger, period=period, status="running",
+                  started_at=started_at, holder=holder)
+        session.add(run)
+        session.flush()
+        return int(run.id)
+
+
+def _status(engine) -> dict[int, str]:
+    with session_scope(engine) as session:
+        return {r.id: r.status for r in session.execute(select(Run)).scalars()}
+
+
+def test_a_service_run_on_another_host_is_interrupted_once_its_claim_is_not_renewed(engine):
+    """Another host's pids cannot be looked at; the service's work claim is the signal: renewed
+    every few seconds while its process lives, even through a long run."""
+    from monitor.interrupted import mark_interrupted
+
+    def no_local_look(pid: int, started: datetime | None) -> str | None:
+        raise AssertionError("another host's pid was looked up here")
+
+    def mark(at: datetime) -> list[int]:
+        return [i.run_id for i in mark_interrupted(engine, lease_seconds=LEASE, now=at,
+                                                   host="here", local=no_local_look)]
+
+    p1, p2, p3 = "2026-11-25T06:00Z", "2026-11-25T07:00Z", "2026-11-25T08:00Z"
+    # A scheduled run whose service keeps renewing its claim, and one that stopped renewing.
+    alive = _running_run(engine, "there:100", period=p1)
+    assert lease.claim_work(engine, "run", f"wbc-ms@{p1}", "there:100:aaaaaa", LEASE, now=T0)
+    silent = _running_run(engine, "there:200", period=p2, feed="other")
+    assert lease.claim_work(engine, "run", f"other@{p2}", "there:200:bbbbbb", LEASE, now=T0)
+    # A manual `litmon run` on another host: no claim, no signal — however old, it stays.
+    manual = _running_run(engine, "there:300", trigger="manual", period=p1)
+    # A catch-up run whose claim another service took over, and one whose claim its own
+    # service closed (done) without the row being finished.
+    taken = _running_run(engine, "there:400", trigger="catch-up", period=p3)
+    assert lease.claim_work(engine, "run", f"wbc-ms@{p3}", "elsewhere:9:cccccc", LEASE, now=T0)
+    closed = _running_run(engine, "there:500", trigger="retry", period=p3, feed="other")
+    assert lease.claim_work(engine, "run", f"other@{p3}", "there:500:dddddd", LEASE, now=T0)
+    assert lease.finish_work(engine, "run", f"other@{p3}", "there:500:dddddd", ok=False, now=T0)
+
+    assert sorted(mark(T0 + timedelta(seconds=1))) == [taken, closed]
+    # Expired, but not yet by a whole lease period: could be a slow tick. Keep waiting.
+    later = T0 + timedelta(seconds=LEASE + LEASE / 2)
+    assert lease.extend_claims(engine, "there:100:aaaaaa", LEASE, now=later) == 1
+    assert mark(later) == []
+    assert mark(T0 + timedelta(seconds=2 * LEASE + 1)) == [silent]
+    assert mark(T0 + timedelta(days=30)) == [alive]  # its claim was last renewed at `later`
+    status = _status(engine)
+    assert status[manual] == "running"
+    assert {status[i] for i in (alive, silent, taken, closed)} == {"interrupted"}
+    with session_scope(engine) as session:
+        row = session.get(Run, silent)
+        assert row.finished_at is not None
+        assert "interrupted" in row.error and "there:200" in row.error and "renewed" in row.error
+
+
+def test_a_run_on_this_host_is_interrupted_when_its_pid_is_gone_or_reused(engine):
+    from monitor.interrupted import mark_interrupted, process_started_at
+
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)
+        started = process_started_at(sleeper.pid)
+        assert started is not None and abs((started - now).total_seconds()) < 30
+        dead = _running_run(engine, f"{host}:{gone.pid}", trigger="manual", started_at=now)
+        live = _running_run(engine, f"{host}:{sleeper.pid}", trigger="manual", started_at=now)
+        # The sleeper's pid on a run that started an hour before the sleeper: reused.
+        reused = _running_run(engine, f"{host}:{sleeper.pid}", trigger="manual",
+                              started_at=now - timedelta(hours=1), feed="other")
+        mine = _running_run(engine, f"{host}:{os.getpid()}", trigger="manual", started_at=now)
+        # A dead pid, but a live claim: the claim wins (a container with this host name but
+        # its own pid namespace).
+        claimed = _running_run(engine, f"{host}:{gone.pid}", period="2026-11-25T09:00Z",
+                               started_at=now, feed="other")
+        assert lease.claim_work(engine, "run", "other@2026-11-25T09:00Z", f"{host}:{gone.pid}:x",
+                                LEASE, now=now)
+        marked = mark_interrupted(engine, lease_seconds=LEASE, now=now)
+        assert sorted(i.run_id for i in marked) == sorted([dead, reused])
+        # This process may be running a feed itself, unless the caller says it runs none.
+        assert mark_interrupted(engine, lease_seconds=LEASE, now=now) == []
+        assert [i.run_id for i in mark_interrupted(engine, lease_seconds=LEASE, now=now,
+                                                   own_pid_gone=True)] == [mine]
+        status = _status(engine)
+        assert status[live] == status[claimed] == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_service_marks_interrupted_runs_at_start_and_catch_up(engine, tmp_path):
+    (tmp_path / "feeds").mkdir()
+    _write_feed(tmp_path / "feeds", "wbc-ms")
+    now = [T0]
+    service = _service(engine, tmp_path, clock=lambda: now[0])
+    # Before this process ran a single feed, its own pid on a "running" row is a dead
+    # predecessor's (a restarted container is pid 1 again).
+    mine = _running_run(engine, f"{socket.gethostname()}:{os.getpid()}", trigger="manual")
+    remote = _running_run(engine, "there:7", period="2026-11-25T11:00Z")
+    assert lease.claim_work(engine, "run", "wbc-ms@2026-11-25T11:00Z", "there:7:eeeeee", LEASE,
+                            now=T0)
+    service.start()
+    service.queue.put(None)  # the worker's stop marker
+    service.worker.join(10)
+    assert _status(engine) == {mine: "interrupted", remote: "running"}
+    now[0] = T0 + timedelta(seconds=3 * LEASE)
+    service.active = True
+    service.catch_up()
+    assert _status(engine) == {mine: "interrupted", remote: "interrupted"}
+
+
 # -- heartbeat and health -------------------------------------------------------------------------
 
 def test_health_needs_a_fresh_heartbeat(engine):

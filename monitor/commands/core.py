@@ -48,7 +48,10 @@ def register(sub: Any) -> None:
 
     st = sub.add_parser("status", help="feeds, last run, watermark, counts, pending digests",
                         description="One block per feed: last run and its result, watermark, "
-                        "articles stored and long-term verdict counts, digests by state.")
+                        "articles stored and long-term verdict counts, digests by state. A run "
+                        "whose process is gone (killed, crashed) is marked interrupted. Exit "
+                        "status 1 if a feed's last run failed or was interrupted, a digest failed "
+                        "or a feed file is bad.")
     st.set_defaults(func=cmd_status)
 
     db = sub.add_parser("db", help="database schema", description="Database schema commands.")
@@ -213,8 +216,10 @@ def _clip(text: str, width: int) -> str:
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
 
     from monitor.feeds import load_feeds_collecting
+    from monitor.interrupted import mark_interrupted
     from monitor.store import repo
     from monitor.store.db import session_scope
     from monitor.store.models import Digest, FeedRow
@@ -226,7 +231,14 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
     ctx.print(f"database: {_redact(ctx.settings.effective_database_url)}")
     problems = 0
-    with session_scope(ctx.db) as session:
+    engine = ctx.db
+    try:
+        # A run whose process died (kill -9, OOM) is not "running": say it was interrupted.
+        # This process runs no feed, so a row with its own pid is a dead process's.
+        mark_interrupted(engine, lease_seconds=ctx.settings.lease_seconds, own_pid_gone=True)
+    except SQLAlchemyError as exc:  # a read-only database user: report what is there
+        ctx.print(f"could not mark interrupted runs: {type(exc).__name__}")
+    with session_scope(engine) as session:
         for feed in feeds:
             ctx.print(f"\n{feed.name} — {feed.display_title}")
             row = session.execute(select(FeedRow).where(FeedRow.name == feed.name)).scalar_one_or_none()
@@ -239,9 +251,12 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.print(f"  last run:  #{last.id} {last.status} at {when}, window "
                           f"{last.window_start}..{last.window_end}: {last.found} found, "
                           f"{last.new} new, {last.updated} updated")
-                if last.status == "failed":
+                if last.status in ("failed", "interrupted"):
+                    # The feed's latest run did not finish; a later success would be "last".
                     problems += 1
                     ctx.print(f"  error:     {last.error}")
+                elif last.status == "running":
+                    ctx.print(f"  running in: {last.holder or 'an unknown process'}")
             ctx.print(f"  watermark: {row.watermark or 'none (first run searches all years)'}")
             if row.last_success_at:
                 ctx.print(f"  last success: {row.last_success_at:%Y-%m-%d %H:%M} UTC")

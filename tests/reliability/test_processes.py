@@ -86,11 +86,25 @@ def test_kill_9_during_a_fetch_keeps_whole_batches_and_the_next_run_resumes(
     assert_no_partial_records(db)
     assert feed_rows(db)["wbc-ms"].watermark is None
     [killed] = runs(db)
-    assert killed.status == "running"  # nobody could record the end: it stays as it was
+    assert killed.status == "running"  # nobody could record the end: the row says running
+
+    # `litmon status` knows better: that process is gone, so the run was interrupted — shown
+    # as the feed's last run, a problem (exit 1) until a later run succeeds.
+    status = litmon("status")
+    assert status.wait(60) == 1, status.text()
+    assert f"#{killed.id} interrupted" in status.text(), status.text()
+    assert "running" not in status.text().split("wbc-ms", 1)[1], status.text()
+    [marked] = runs(db)
+    assert marked.status == "interrupted" and marked.finished_at is not None
+    assert "interrupted" in (marked.error or "") and killed.holder in (marked.error or "")
+    assert marked.found == killed.found and marked.window_start == killed.window_start
 
     eutils_server.reset_log()
     second = litmon("run", "--no-send", env={"LITMON_FETCH_BATCH_SIZE": "10"})
     assert second.wait(120) == 0, second.text()
+    after = litmon("status")
+    assert after.wait(60) == 0, after.text()  # the interrupted run is history now
+    assert [r.status for r in runs(db)] == ["interrupted", "succeeded"]
     stored = stored_pmids(db)
     assert len(stored) == len(set(stored)) == len(offered(eutils_server))
     assert set(stored) == offered(eutils_server)
