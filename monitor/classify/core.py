@@ -361,12 +361,13 @@ def _no_time_point(
         return "no", None, "case report/series with no follow-up", None
     # distinct kinds of evidence, so that one word repeated does not outvote the rest
     # (a sentence's background cue matters only where it has an over-time word)
-    over_kinds = {
-        _norm(m.group(0))
-        for s, ms in zip(sents, over_time, strict=True)
-        if ms and not s.is_title and not _BACKGROUND.search(s.low)
-        for m in ms
-    }
+    over_kinds: set[str] = set()
+    for s, ms in zip(sents, over_time, strict=True):
+        if not ms or s.is_title:
+            continue
+        kinds = {_norm(m.group(0)) for m in ms}
+        if not kinds <= over_kinds and not _BACKGROUND.search(s.low):  # (only if it adds)
+            over_kinds |= kinds
     over_weak = over_kinds & _WEAK_OVER
     short_kinds = {
         _norm(m.group(0))

@@ -701,7 +701,7 @@ class SentenceIndex:
             return True
         if any(n in self.low for n in needles):
             return True
-        return any(s.is_title and any(n in s.low for n in needles) for s in self.sents)
+        return any(n in self.sents[i].low for i in self.own for n in needles)
 
 
 _ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")
