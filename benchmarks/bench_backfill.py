@@ -89,7 +89,7 @@ def _traced(owner, name):
 import monitor.runs, monitor.digest, monitor.studies, monitor.store.repo as repo
 import monitor.pubmed.client as client
 for owner, names in ((client.EutilsClient, ('search', 'fetch')),
-                     (monitor.runs, ('_fetch_and_store', '_finish_success', '_classify_missing',
+                     (monitor.runs, ('_fetch_and_store', '_store_batch', '_finish_success', '_classify_missing',
                                      'after_success')),
                      (monitor.digest, ('content_for', 'subject_for')),
                      (repo, ('stored_pmids', 'upsert_articles', 'save_classifications',

@@ -2,7 +2,9 @@
 
 search the window → fetch only PMIDs not stored yet, in batches → classify → store, one
 transaction per batch → link, record the run, advance the watermark and open the digest in one
-last transaction. The watermark moves only when every step succeeded; a failed run records its
+last transaction. While a batch is classified and stored, the next one is fetched in a
+background thread (one batch ahead at most; ``_FetchAhead``), so a backfill waits for NCBI's
+3 requests/s or for its own work, not for the sum of both. The watermark moves only when every step succeeded; a failed run records its
 error and leaves it where it was, so the next run searches the same window again.
 """
 
@@ -11,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -172,37 +176,92 @@ def _fetch_and_store(
     classify: Callable[[Article, float], Any],
     progress: Callable[[str, int], Progress] | None,
 ) -> None:
-    from monitor.studies import link_records
-
     results = source.search(feed.query, report.window_start, report.window_end)
     pmids: list[str] = list(dict.fromkeys(p for r in results for p in r.pmids))
     report.found = len(pmids)
     with session_scope(engine) as session:
         known = repo.stored_pmids(session, pmids)
     missing = [p for p in pmids if p not in known]
+    del results, pmids
     bar = progress(f"{feed.name}: fetching", len(missing)) if progress and missing else NoProgress()
     batch_size = settings.fetch_batch_size
-    for i in range(0, len(missing), batch_size):
-        batch = missing[i : i + batch_size]
-        parsed = source.fetch(batch)
-        classified = [(a, classify(a, feed.long_term_threshold_weeks)) for a in parsed.articles]
-        returned = {a.pmid for a in parsed.articles}
-        with session_scope(engine) as session:
-            upserted = repo.upsert_articles(session, parsed.articles)
-            repo.save_classifications(session, [(a.pmid, r) for a, r in classified])
-            report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
-            report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
-            link_records(session, sorted(returned))
-        report.fetched += len(parsed.articles)
-        report.new += len(upserted.new)
-        report.updated += len(upserted.updated)
-        report.missing.extend(p for p in batch if p not in returned and p not in parsed.deleted_pmids)
-        bar.advance(len(batch))
+    batches = [missing[i : i + batch_size] for i in range(0, len(missing), batch_size)]
+    with _FetchAhead(source, batches) as fetched:
+        for batch, parsed in fetched:
+            _store_batch(engine, feed, feed_id, run_id, batch, parsed, report, classify)
+            del parsed
+            bar.advance(len(batch))
     if report.missing:
         log.warning("EFetch did not return every PMID the search found",
                     extra={"feed": feed.name, "run_id": run_id, "missing": len(report.missing),
                            "pmids": ",".join(report.missing[:20])})
     report.known = sorted(known)
+
+
+def _store_batch(engine: Engine, feed: Feed, feed_id: int, run_id: int, batch: list[str],
+                 parsed: ParsedBatch, report: RunReport,
+                 classify: Callable[[Article, float], Any]) -> None:
+    """Classify one fetched batch and store it in one transaction."""
+    from monitor.studies import link_records
+
+    classified = [(a, classify(a, feed.long_term_threshold_weeks)) for a in parsed.articles]
+    returned = {a.pmid for a in parsed.articles}
+    with session_scope(engine) as session:
+        upserted = repo.upsert_articles(session, parsed.articles)
+        repo.save_classifications(session, [(a.pmid, r) for a, r in classified])
+        report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
+        report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
+        link_records(session, sorted(returned))
+    report.fetched += len(parsed.articles)
+    report.new += len(upserted.new)
+    report.updated += len(upserted.updated)
+    report.missing.extend(p for p in batch if p not in returned and p not in parsed.deleted_pmids)
+
+
+class _FetchAhead:
+    """The batches' EFetch results in order, each fetched while the one before is stored.
+
+    One background thread fetches one batch ahead: at most two batches are in memory (the one
+    being stored and the next). Requests keep the client's process-wide pacing (3/s, retries
+    included), whichever thread sends them. A failed fetch raises from the iteration at that
+    batch, after every batch before it was stored — as a fetch in line would. On leaving the
+    ``with`` block (done, an error, a stop request) the fetch still running is cancelled
+    between attempts (``EutilsClient.fetch(cancel=...)``), the thread is joined, and whatever
+    it fetched is dropped: it never outlives the run and never stores anything.
+    """
+
+    def __init__(self, source: PubMedSource, batches: list[list[str]]) -> None:
+        self._batches = batches
+        self._cancel = threading.Event()
+        self._fetch = _fetch_function(source, self._cancel)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Iterator[tuple[list[str], ParsedBatch]]:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litmon-fetch-ahead")
+        return self._iterate(self._pool)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._cancel.set()
+        assert self._pool is not None
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _iterate(self, pool: ThreadPoolExecutor) -> Iterator[tuple[list[str], ParsedBatch]]:
+        batches = self._batches
+        ahead: Future[ParsedBatch] | None = pool.submit(self._fetch, batches[0]) if batches else None
+        for i, batch in enumerate(batches):
+            assert ahead is not None
+            parsed = ahead.result()
+            ahead = pool.submit(self._fetch, batches[i + 1]) if i + 1 < len(batches) else None
+            yield batch, parsed
+            del parsed
+
+
+def _fetch_function(source: PubMedSource, cancel: threading.Event) -> Callable[[list[str]], ParsedBatch]:
+    from monitor.pubmed.client import EutilsClient
+
+    if isinstance(source, EutilsClient):
+        return lambda batch: source.fetch(batch, cancel=cancel)
+    return source.fetch
 
 
 def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report: RunReport,

@@ -37,7 +37,7 @@ from monitor.httpio import TransientHTTPError, exchange
 if TYPE_CHECKING:
     from monitor.records import ParsedBatch
 
-__all__ = ["EutilsClient", "EutilsError", "SearchResult", "ProgressCallback"]
+__all__ = ["Cancelled", "EutilsClient", "EutilsError", "SearchResult", "ProgressCallback"]
 
 log = logging.getLogger("litmon.pubmed")
 
@@ -90,6 +90,10 @@ class SearchResult:
     query_key: str | None
     datetype: str = "crdt"
     warnings: list[str] = field(default_factory=list)  # PhraseNotFound, OutputMessage, ...
+
+
+class Cancelled(Exception):
+    """The caller set the ``cancel`` event of a fetch: stopped before its next attempt."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,8 +291,14 @@ class EutilsClient:
         self._search_window(term, mindate, maxdate, datetype, results)
         return results
 
-    def fetch(self, pmids: Sequence[str]) -> ParsedBatch:
-        """One EFetch (POST, db=pubmed, retmode=xml) for these PMIDs, parsed."""
+    def fetch(self, pmids: Sequence[str], *, cancel: threading.Event | None = None) -> ParsedBatch:
+        """One EFetch (POST, db=pubmed, retmode=xml) for these PMIDs, parsed.
+
+        ``cancel``: set from another thread, the fetch stops with :class:`Cancelled` before its
+        next attempt or during a wait between attempts (a request already sent runs on to its
+        end, bounded by the timeouts). A run fetching ahead in a thread uses it to stop that
+        thread quickly when the run ends early.
+        """
         from monitor.records import ParsedBatch
 
         ids = [str(p).strip() for p in pmids if str(p).strip()]
@@ -296,7 +306,8 @@ class EutilsClient:
             return ParsedBatch(articles=())
         params = {"db": "pubmed", "retmode": "xml", "id": ",".join(ids)}
         try:
-            batch = self._call("efetch.fcgi", params, method="POST", validate=self._efetch_result)
+            batch = self._call("efetch.fcgi", params, method="POST", validate=self._efetch_result,
+                               cancel=cancel)
         except (_HistoryExpired, _CapReached) as exc:  # not expected without WebEnv; never leak
             raise EutilsError(self._redact(f"EFetch by id answered: {exc}")) from None
         self._progress("fetch", {"requested": len(ids), "articles": len(batch.articles)})
@@ -527,12 +538,15 @@ class EutilsClient:
         *,
         method: str,
         validate: Callable[[_Response], T],
+        cancel: threading.Event | None = None,
     ) -> T:
         url = self.base_url + endpoint
         full = {**params, **self._identity()}
         what = self._redact(self._describe(method, url, params))
         last: _Retryable | None = None
         for attempt in range(1, self.max_attempts + 1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{what}: cancelled before attempt {attempt}")
             _PACER.wait(1.0 / self.rate + _PACING_MARGIN)
             self.requests_sent += 1
             self._progress("request", {"endpoint": endpoint, "attempt": attempt})
@@ -574,7 +588,10 @@ class EutilsClient:
                     "wait": wait,
                 },
             )
-            self._sleep(wait)
+            if cancel is None:
+                self._sleep(wait)
+            elif cancel.wait(wait):
+                raise Cancelled(f"{what}: cancelled while waiting to retry")
         assert last is not None
         raise EutilsError(
             self._redact(
