@@ -1,0 +1,134 @@
+"""The classifier's shortcuts (issue #3) give what the plain patterns give.
+
+Each shortcut skips work that cannot change a result: a search skipped where no match can
+start, a second match skipped where the first took the same path. These tests compare each
+with the plain computation, on the eval abstracts and on made-up texts aimed at the edges
+(letters glued to digits, non-ASCII letters, case, white space other than spaces).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from monitor.classify import core
+from monitor.classify import followup as fu
+from monitor.classify.domains import outcome_domains
+from monitor.classify.fastre import first3s, glued_firsts, lower, match_at, words_of
+from monitor.classify.profile import registry_ids
+from monitor.classify.relevance import relevance_of
+from monitor.classify.text import _ABBREV_DOT, _ends_with_abbrev
+
+_MADE_UP = [
+    ("Long-term 5years follow-up", "We followed 12h-long-term 3mortality; x_longitudinal."),
+    ("", "\u00c9TUDE: \u03b2long-term outcomes; \u00b5cumulative; 2nd prevalence; 3rd early "
+         "results were assessed in-hospital.\u2028Survival at discharge\x1c was 5 D."),
+    ("\u0130stanbul cohort", "Patients (n = 40) had 2\u00a0years of surveillance; 4-week "
+                             "screening; NCT01234567 and ISRCTN12345678; whole-body cryotherapy."),
+    ("  Leading spaces?  ", "Short- and long-term results. Pre/post-test; Kaplan-Meier; ice "
+                            "packs at -110 \u00b0C in a cryochamber; analgesic use fell."),
+]
+
+
+def _texts() -> list[tuple[str, str]]:
+    out = list(_MADE_UP)
+    for name in ("dev-abstracts.json", "heldout-abstracts.json"):
+        path = Path(__file__).parent / "data" / "eval" / name
+        for r in json.loads(path.read_text(encoding="utf-8")).values():
+            parts = [*r.get("CONTEXTS", []), r.get("LONG_ANSWER", "")]
+            out.append((r.get("QUESTION", ""), "\n".join(p for p in parts if p)))
+    return out
+
+
+@pytest.mark.parametrize("text", [
+    "plain ascii words_and 12 numbers, x2 and 5mg.", "tab\tand\x1cfile\x1fseparators\x0b",
+    "\u00e9t\u00e9 \u03b2-blocker \u00b5g \u2013 dash\u00a0nbsp \u0660\u0661 digits", "",
+])
+def test_words_of_is_the_runs_of_word_characters(text: str) -> None:
+    assert words_of(text) == set(re.findall(r"\w+", text))
+
+
+def test_words_of_on_the_eval_texts() -> None:
+    for title, abstract in _texts():
+        low = lower(f"{title}\n{abstract}")
+        assert words_of(low) == set(re.findall(r"\w+", low))
+
+
+def test_glued_firsts_holds_every_letter_glued_to_a_word_character() -> None:
+    for title, abstract in _texts():
+        low = lower(f"{title}\n{abstract}")
+        words = words_of(low)
+        got = glued_firsts(low, words)
+        for m in re.finditer(r"(?<=[^\Wa-z])[a-z]\w\w", low):
+            assert m.group(0) in got, (m.group(0), title)
+
+
+def test_gated_sentence_scan_finds_what_a_search_of_every_sentence_finds() -> None:
+    """The no-time-point cues looked for only at heads that begin a word or a glued letter:
+    the same matches as each pattern run on each sentence."""
+    pairs = [
+        (core._LONG_TERM_STATEMENT, core._LONG_TERM_HEADS),
+        (core._BEFORE_AFTER_ONLY, core._BEFORE_AFTER_HEADS),
+        (core._OVER_TIME, core._OVER_TIME_HEADS),
+        (core._SHORT_TERM, core._SHORT_TERM_HEADS),
+    ]
+    for title, abstract in _texts():
+        low = lower(f"{title}\n{abstract}")
+        abstract_low = low[len(title) + 1:]
+        words = words_of(low)
+        sents = fu.sentences_of(title, abstract)
+        scan = core._SentenceScan(sents, abstract_low, first3s(words),
+                                  glued_firsts(abstract_low, words))
+        for pattern, heads in pairs:
+            got = [[m.span() for m in ms] for ms in scan.finditer(pattern, heads)]
+            want = [[m.span() for m in pattern.finditer(s.low)] for s in sents]
+            assert got == want, (pattern.pattern[:40], title)
+
+
+def test_quantity_matches_read_from_the_lower_cased_sentence_are_qty_re_matches() -> None:
+    sentences = [s.text for t, a in _texts() for s in fu.sentences_of(t, a)]
+    sentences += ["Pain fell at 24 H and 24 h; 3 DAYS, Six Months and 2 D later.",
+                  "After 3 day\u017f and \u017fix years; 5 \u212aeeks; \u0130n 2 YEARS.",
+                  "Follow-up was 2.6 \u00b1 1.6 Years (range 1-5 YEARS); An Hour later."]
+    for s in sentences:
+        starts = list(range(len(s)))
+        got = list(fu._qty_matches(s, lower(s), starts))
+        want = list(match_at(fu.QTY_RE, s, starts))
+        assert [m.span() for m in got] == [m.span() for m in want], s
+        for g, w in zip(got, want, strict=True):
+            for name in fu.QTY_RE.groupindex:
+                assert g.span(name) == w.span(name), (s, name)
+                assert (g.group(name) or "").lower() == (w.group(name) or "").lower(), (s, name)
+
+
+def _ends_with_abbrev_plain(head: str) -> bool:
+    low = head.lower()
+    for a in _ABBREV_DOT:
+        if low.endswith(a):
+            i = len(low) - len(a)
+            if i == 0 or not (low[i - 1].isalnum() or low[i - 1] == "_"):
+                return True
+    return False
+
+
+def test_abbreviation_test_with_its_quick_rejection() -> None:
+    heads = [p + a for a in _ABBREV_DOT for p in ("", " ", "x", "(", "A.", "_", "\u00e9")]
+    heads += [p + a.upper() for a in _ABBREV_DOT for p in ("", " ", "x")]
+    heads += ["patients.", "p.", "P.", ".", "al.", "etal.", "e.g.", "E.G.", "vs.", "no.", "\u0130."]
+    for head in heads:
+        assert _ends_with_abbrev(head) == _ends_with_abbrev_plain(head), head
+
+
+def test_word_gated_profile_functions_match_the_ungated_ones() -> None:
+    for title, abstract in _texts():
+        full = f"{title}\n{abstract}"
+        low = lower(full)
+        words = words_of(low)
+        firsts = first3s(words)
+        assert registry_ids(full, low, firsts) == registry_ids(full, low), title
+        assert relevance_of(full, low, firsts) == relevance_of(full, low), title
+        assert outcome_domains(full, low=low, words=words, firsts=firsts) == outcome_domains(
+            full, low=low, words=words), title
