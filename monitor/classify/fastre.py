@@ -52,16 +52,12 @@ def words_of(low: str) -> set[str]:
         # ASCII: every non-word character to a space (as bytes, fast), then one split
         return set(low.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii").split())
     toks = set(low.split())
-    out: set[str] = set()
-    mixed = []
-    for t in toks:
-        if t.isalnum():  # all \w (str.isalnum is re's \w without "_")
-            out.add(t)
-        else:
-            mixed.append(t)
+    # the tokens all \w are words (str.isalnum is re's \w without "_"); the others split
+    mixed = list(filterfalse(str.isalnum, toks))
     if mixed:
-        out.update(_WORD_RUN.findall(" ".join(mixed)))
-    return out
+        toks.difference_update(mixed)
+        toks.update(_WORD_RUN.findall(" ".join(mixed)))
+    return toks
 
 
 _FIRST3 = itemgetter(slice(0, 3))
