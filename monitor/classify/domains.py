@@ -63,6 +63,7 @@ class _Index:
     # per loose entry: the first three letters of its head when they are word characters
     # (a term's match starts a word, so some word then begins with them), else None
     loose_firsts: tuple[str | None, ...] = ()
+    gates: frozenset[str] = frozenset()  # the keys of ``exact`` (a set intersects faster)
 
 
 def _gate(head: str, term: str, wild: bool) -> _Gate:
@@ -172,7 +173,8 @@ def load_vocabulary(text: str) -> Vocabulary:
     loose_firsts = tuple(
         h[:3] if acr is False and _WORD3.fullmatch(h[:3]) else None for _, h, _, acr in loose
     )
-    index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose), loose_firsts)
+    index = _Index({k: tuple(v) for k, v in exact.items()}, tuple(loose), loose_firsts,
+                   frozenset(exact))
     return Vocabulary(tuple(domains), terms_re, acronyms_re, tuple(per), literals, index)
 
 
@@ -215,7 +217,7 @@ def outcome_domains(
     heads: dict[str, list[str]] = {}  # domain key -> term heads worth trying
     acrs: dict[str, list[str]] = {}  # domain key -> acronyms worth trying
     exact = index.exact
-    for w in words & exact.keys():
+    for w in words.intersection(index.gates):
         for key, head, others, acr in exact[w]:
             if acr:
                 if head in text:
