@@ -40,6 +40,7 @@ _ASCII_NON_WORD = bytes(
     c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256)
 )
 _DIGIT_RUN = re.compile(r"\d\d*")  # (not \d+: a leading class lets re skip to digits fast)
+_ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")  # the same in ASCII text, a faster class
 
 
 def words_of(low: str) -> set[str]:
@@ -114,7 +115,8 @@ def present(
 
 def digit_starts(text: str) -> list[int]:
     r"""Start positions of the maximal runs of digits (``\d``) in ``text``."""
-    return [m.start() for m in _DIGIT_RUN.finditer(text)]
+    runs = _ASCII_DIGIT_RUN if text.isascii() else _DIGIT_RUN
+    return [m.start() for m in runs.finditer(text)]
 
 
 def lc(pattern: re.Pattern[str]) -> re.Pattern[str]:
