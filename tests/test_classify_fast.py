@@ -132,3 +132,34 @@ def test_word_gated_profile_functions_match_the_ungated_ones() -> None:
         assert relevance_of(full, low, firsts) == relevance_of(full, low), title
         assert outcome_domains(full, low=low, words=words, firsts=firsts) == outcome_domains(
             full, low=low, words=words), title
+
+
+def _value_plain(m: re.Match[str]) -> tuple[float, bool] | None:
+    from monitor.classify.text import parse_number
+
+    for g in ("c1", "c2"):
+        if m.group(g):
+            v = parse_number(m.group(g))
+            return (v, True) if v is not None else None
+    vals = [v for x in fu._NUM_RE.finditer(m.group("nums"))
+            if (v := parse_number(x.group(0))) is not None]
+    if not vals:
+        return None
+    best = vals[-1]
+    for v in reversed(vals[:-1]):
+        if v < best:
+            continue
+        break
+    return best, False
+
+
+def test_quantity_values_with_the_shortcuts() -> None:
+    sentences = [s.text for t, a in _texts() for s in fu.sentences_of(t, a)]
+    sentences += ["At 1, 3 AND 6 Months; Twenty-Four weeks; 007 days; 2.5 and a half YEARS.",
+                  "\u0661\u0662 months; 12\u00a0weeks; an hour; Six or Twelve Months."]
+    n = 0
+    for s in sentences:
+        for m in match_at(fu.QTY_RE, s, range(len(s))):
+            assert fu._value(m) == _value_plain(m), m.group(0)
+            n += 1
+    assert n > 500

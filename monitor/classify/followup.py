@@ -59,6 +59,7 @@ QTY_RE = re.compile(
     _I,
 )
 _NUM_RE = re.compile(_NUM, _I)
+_NUM_LOW = lc(_NUM_RE)
 # Where a QTY_RE match can start (looked for in the lower-cased sentence): a digit, a number
 # word, or "a"/"an" before a unit. Single digits and number words spelt out as literal
 # alternatives give the scan a first-character set, so it is cheap.
@@ -493,7 +494,14 @@ def _value(m: re.Match[str]) -> tuple[float, bool] | None:
     if m.group("c2"):
         v = parse_number(m.group("c2"))
         return (v, True) if v is not None else None
-    nums = [parse_number(x.group(0)) for x in _NUM_RE.finditer(m.group("nums"))]
+    text = m.group("nums")
+    if text.isdigit() and text.isascii():  # one number, the commonest case
+        return float(text), False
+    if text.isascii():  # (the lower-case pattern on it lower-cased: the same, faster)
+        found = _NUM_LOW.finditer(text.lower())
+    else:
+        found = _NUM_RE.finditer(text)
+    nums = [parse_number(x.group(0)) for x in found]
     vals = [v for v in nums if v is not None]
     if not vals:
         return None
