@@ -21,8 +21,8 @@ really gone, never on age alone (a long first run can take hours):
 * A ``litmon run`` on another host has no such signal: it stays "running" (``litmon status``
   says where it runs).
 
-A run whose claim is still live is never marked, whatever the pid says (a container sharing the
-host's name but not its pid namespace).
+A run whose claim is still live, or expired by less than a lease period, is never marked,
+whatever the pid says (a container sharing the host's name but not its pid namespace).
 
 Every update is conditional (``WHERE status = 'running'``): a run that finishes meanwhile keeps
 its own ending.
@@ -129,7 +129,8 @@ def claim_verdict(run_holder: str, claim: WorkClaim | None, now: datetime,
     if expires + grace < now:
         return False, (f"its work claim stopped being renewed (expired "
                        f"{expires:%Y-%m-%d %H:%M:%S} UTC)")
-    return expires >= now, None
+    # Renewed, or expired by less than a lease period (a slow tick): its process may live.
+    return True, None
 
 
 def mark_interrupted(engine: Engine, *, lease_seconds: float, now: datetime | None = None,

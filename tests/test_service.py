@@ -205,6 +205,12 @@ def test_a_run_on_this_host_is_interrupted_when_its_pid_is_gone_or_reused(engine
                                                    own_pid_gone=True)] == [mine]
         status = _status(engine)
         assert status[live] == status[claimed] == "running"
+        # The claim expired, by less than a lease period: still waiting; then it is over.
+        assert mark_interrupted(engine, lease_seconds=LEASE,
+                                now=now + timedelta(seconds=1.5 * LEASE)) == []
+        assert [i.run_id for i in mark_interrupted(
+            engine, lease_seconds=LEASE, now=now + timedelta(seconds=2 * LEASE + 1))] == [claimed]
+        assert _status(engine)[live] == "running"
     finally:
         sleeper.kill()
         sleeper.wait()
