@@ -389,7 +389,8 @@ class _Gated:
         return self.pattern.search(text)
 
 
-# gates: every alternative of the pattern (lower-cased) contains one of the literals; ends:
+# gates: every alternative of the pattern (lower-cased) contains one of the literals (a
+# whole word of it followed by \b, where it is short and common inside words); ends:
 # the last words of the alternatives (the look-ups read them off the pattern's tail)
 _A_THE = ("a", "an", "the")
 _L_EXPOSURE = _Gated(  # type: ignore[assignment]
@@ -400,9 +401,10 @@ _L_POP_CMP = _Gated(  # type: ignore[assignment]
 _L_TREAT = _Gated(  # type: ignore[assignment]
     _L_TREAT, r"for|over|during|lasting|throughout|duration|length|period")
 _L_PROCESS = _Gated(  # type: ignore[assignment]
-    _L_PROCESS, r"half|doubling|life|turnaround|wait|delay|time to|door-to|onset-to|ci|confidence")
+    _L_PROCESS, r"half|doubling|life[- ]expectancy|turnaround|wait|delay|time to|door-to|onset-to|"
+    r"ci\b|confidence")
 _L_LAB = _Gated(  # type: ignore[assignment]
-    _L_LAB, r"incubat|cultur|stored|frozen|freez|centrifug|transfect|in vitro|mice|mouse|rat|"
+    _L_LAB, r"incubat|cultur|stored|frozen|freez|centrifug|transfect|in vitro|mice|mouse|rats?\b|"
     r"murine|pups|rabbits|piglets|sacrific|euthani|harvested|passag|seeded|plated|cells were")
 _L_INTAKE_WINDOW = _Gated(  # type: ignore[assignment]
     _L_INTAKE_WINDOW, "within", ends=("within", "the", "first"))
@@ -420,7 +422,7 @@ _L_SURVIVAL_VALUE = _Gated(  # type: ignore[assignment]
     _L_SURVIVAL_VALUE, r"survival|time to",
     ends=("was", "were", "is", "of", "about", "approximately", "only"))
 _L_FOLLOW = _Gated(  # type: ignore[assignment]
-    _L_FOLLOW, r"follow|fu|observation period|monitored|surveillance|evaluated|assessed|"
+    _L_FOLLOW, r"follow|fu\b|observation period|monitored|surveillance|evaluated|assessed|"
     r"examined|tracked")
 _L_FOLLOW2 = _Gated(  # type: ignore[assignment]
     _L_FOLLOW2, r"annually|yearly|every|assessed|evaluated|measured|examined|interviewed|"
