@@ -13,7 +13,9 @@ has this script's map then, stand-in and all — at 100,000 records over a gigab
 `litmon run` never used.
 
 Prints: records, requests by kind, 429s received, wall time, the rate-limit floor
-(requests ÷ allowed rate) and the ratio, peak RSS, records/s.
+(requests ÷ allowed rate) and the ratio, the child's CPU time (user + system, all threads:
+near the wall time, the run is CPU-bound, not waiting for the rate limit — on a shared machine
+read both), peak RSS, records/s.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -144,6 +147,9 @@ def main() -> int:
         proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
         wall = time.perf_counter() - started
         peak_kb = int(peak_file.read_text()) if peak_file.exists() else float("nan")
+        # CPU time is per process and not skewed like ru_maxrss (see the docstring).
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = usage.ru_utime + usage.ru_stime
     server.stop()
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr, sep="\n")
@@ -155,12 +161,12 @@ def main() -> int:
     if args.trace_rss:
         print("\n".join(line for line in proc.stderr.splitlines() if line.startswith("rss ")))
     print()
-    print("| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | peak RSS MB | records/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| records | ESearch | EFetch | 429s | wall s | floor s | wall/floor | CPU s | peak RSS MB | records/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor = total / args.rate if not args.no_rate_limit else float("nan")
     ratio = wall / floor if not args.no_rate_limit else float("nan")
     print(f"| {args.records:,} | {kinds.get('esearch', 0)} | {kinds.get('efetch', 0)} | "
-          f"{server.rate_limited} | {wall:.1f} | {floor:.1f} | {ratio:.2f} | {peak_kb / 1024:.0f} | "
+          f"{server.rate_limited} | {wall:.1f} | {floor:.1f} | {ratio:.2f} | {cpu:.1f} | {peak_kb / 1024:.0f} | "
           f"{args.records / wall:.0f} |")
     return 0
 
