@@ -781,6 +781,59 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
 
 
 _UNIT_KEY_RE = re.compile("|".join(_UNIT_KEYS))  # finds one where any(u in low ...) would
+def _quantity_hits(s: str, low: str, i: int, starts: list[int], hits: list[Hit]) -> None:
+    """Append the time points among the quantities of sentence ``i`` (``s``, ``low``
+    lower-cased) that start at one of ``starts``."""
+    prev: tuple[int, str, bool] | None = None
+    for m in _qty_matches(s, low, starts):
+        unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
+        if unit is None:
+            continue
+        val = _value(m)
+        if val is None:
+            continue
+        n, central = val
+        is_article = bool(m.group("nums")) and m.group("nums").strip().lower() in ("a", "an")
+        res = _classify(s, m.start(), m.end(), unit, is_article, prev, low)
+        if res is None:
+            continue
+        kind, pa, pb, after_end = res
+        weeks = n * WEEKS_PER[unit]
+        cfu = _is_central_followup(low, m.start(), kind, central)
+        hits.append(Hit(round(weeks, 3), _phrase(s, pa, pb), kind, i, cfu, after_end))
+        prev = (m.end(), kind, cfu)
+        pr = _R_PAREN_RANGE.match(s[m.end(): m.end() + 30])
+        if pr and not cfu:
+            hi = float(pr.group("hi"))
+            if hi > n:
+                hits.append(
+                    Hit(round(hi * WEEKS_PER[unit], 3),
+                        _phrase(s, m.start(), m.end() + pr.end()), kind, i)
+                )
+
+
+def _label_hits(s: str, i: int, starts: list[int], hits: list[Hit]) -> None:
+    """Append the study-time labels ("week 12") of sentence ``i`` (``s``) that start at one
+    of ``starts``."""
+    for m in match_at(LABEL_RE, s, starts):
+        u = m.group("u").lower()
+        unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
+        if unit not in WEEKS_PER:
+            continue
+        vals = [int(x) for x in _LABEL_NUMS.findall(m.group("n") + " " + (m.group("more") or ""))]
+        cap = {"day": 400, "week": 300, "month": 240, "year": 20}[unit]
+        vals = [v for v in vals if v <= cap]
+        if not vals:
+            continue
+        left = s[max(0, m.start() - 20): m.start()]
+        if re.search(r"(?:per|every|each|a|/)\s*$", left, _I):
+            continue
+        if _COMPOUND_LEFT.search(left) or _COMPOUND_RIGHT.match(s, m.end()):
+            continue  # "8 years 8 months": a compound duration, not a label
+        hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
+                        "assessment", i))
+
+
 def find_hits(
     sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
     digits: list[int] | None = None, firsts: set[str] | None = None,
@@ -802,53 +855,16 @@ def find_hits(
     for i, sent in enumerate(sents):
         s = sent.text
         low = sent.low
-        prev: tuple[int, str, bool] | None = None
         # quantities and labels end or start with a unit: look for them only where one is
         has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
-        qty_here = _qty_starts(low, numbers, index.digits(i, digits)) if has_unit else []
-        for m in _qty_matches(s, low, qty_here):
-            unit = _UNIT_NAMES.get(m.group("unit").lower().rstrip("."))
-            if unit is None:
-                continue
-            val = _value(m)
-            if val is None:
-                continue
-            n, central = val
-            is_article = bool(m.group("nums")) and m.group("nums").strip().lower() in ("a", "an")
-            res = _classify(s, m.start(), m.end(), unit, is_article, prev, low)
-            if res is None:
-                continue
-            kind, pa, pb, after_end = res
-            weeks = n * WEEKS_PER[unit]
-            cfu = _is_central_followup(low, m.start(), kind, central)
-            hits.append(Hit(round(weeks, 3), _phrase(s, pa, pb), kind, i, cfu, after_end))
-            prev = (m.end(), kind, cfu)
-            pr = _R_PAREN_RANGE.match(s[m.end(): m.end() + 30])
-            if pr and not cfu:
-                hi = float(pr.group("hi"))
-                if hi > n:
-                    hits.append(
-                        Hit(round(hi * WEEKS_PER[unit], 3),
-                            _phrase(s, m.start(), m.end() + pr.end()), kind, i)
-                    )
-        label_at = positions(low, labels) if labels and (has_unit or "pod" in low) else ()
-        for m in match_at(LABEL_RE, s, label_at):
-            u = m.group("u").lower()
-            unit = "day" if ("day" in u or u == "pod") else u.rstrip("s")
-            if unit not in WEEKS_PER:
-                continue
-            vals = [int(x) for x in _LABEL_NUMS.findall(m.group("n") + " " + (m.group("more") or ""))]
-            cap = {"day": 400, "week": 300, "month": 240, "year": 20}[unit]
-            vals = [v for v in vals if v <= cap]
-            if not vals:
-                continue
-            left = s[max(0, m.start() - 20): m.start()]
-            if re.search(r"(?:per|every|each|a|/)\s*$", left, _I):
-                continue
-            if _COMPOUND_LEFT.search(left) or _COMPOUND_RIGHT.match(s, m.end()):
-                continue  # "8 years 8 months": a compound duration, not a label
-            hits.append(Hit(round(max(vals) * WEEKS_PER[unit], 3), _phrase(s, m.start(), m.end()),
-                            "assessment", i))
+        if has_unit:
+            qty_here = _qty_starts(low, numbers, index.digits(i, digits))
+            if qty_here:
+                _quantity_hits(s, low, i, qty_here, hits)
+        if labels and (has_unit or "pod" in low):
+            label_at = positions(low, labels)
+            if label_at:
+                _label_hits(s, i, label_at, hits)
         for m in ANNUAL_RE.finditer(s) if annual and ("annual" in low or "yearly" in low) else ():
             v = parse_number(m.group("n"))
             if v:
