@@ -83,12 +83,18 @@ def glued_firsts(low: str, words: set[str]) -> set[str]:
     follows a word character that is not one (a digit, "_", a non-ASCII letter: "5mg").
     ``words``: ``words_of`` of a text holding ``low``. With ``first3s(words)`` they are the
     first three characters of every place where a pattern led by ``(?<![a-z])`` and a
-    letter may match. (Most texts have none; an ASCII text is checked at C speed.)"""
-    if low.isascii() and b"0a" not in low.encode("ascii").translate(_GLUE_CLASSES):
-        return set()
-    odd = [w for w in filterfalse(str.isalpha, words) if not w.isdigit()]
-    odd += [w for w in words if not w.isascii() and w.isalpha()]
+    letter may match. (An ASCII text is read as bytes, its character classes at C speed.)"""
     out: set[str] = set()
+    if low.isascii():
+        classes = low.encode("ascii").translate(_GLUE_CLASSES)
+        p = classes.find(b"0a")
+        while p != -1:
+            if b" " not in classes[p + 1: p + 4]:  # (three word characters from the letter)
+                out.add(low[p + 1: p + 4])
+            p = classes.find(b"0a", p + 1)
+        return out
+    odd = [w for w in filterfalse(str.isalpha, words) if not w.isdigit()]
+    odd += [w for w in filterfalse(str.isascii, words) if w.isalpha()]
     for w in odd:
         out.update(_GLUED.findall(w))
     return out
