@@ -231,9 +231,15 @@ _PEOPLE = (
 )
 _NUMTOK = rf"(?:\d{{1,3}}(?:[ ,]\d{{3}})+|\d+|{WORDNUM_LONG})"
 _DIGTOK = r"(?:\d{1,3}(?:[ ,]\d{3})+|\d+)"
+# "were/was (word) enrolled": what the second branch of _TOTAL ends with
+_WERE_VERB = (
+    r"(?:were|was)\s+(?:\w+\s+)?(?:enrolled|included|randomi[sz]ed|recruited|studied|"
+    r"analy[sz]ed|evaluated|examined|assessed|identified|investigated|surveyed|allocated|"
+    r"assigned|treated)\b"
+)
 _TOTAL = re.compile(
     rf"\b(?:a\s+total\s+of|total\s+of|overall,?|altogether,?|in\s+all,?)\s+(?P<n>{_NUMTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b"
-    rf"|\b(?P<n2>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}[\w\s,()-]{{0,60}}?\b(?:were|was)\s+(?:\w+\s+)?(?:enrolled|included|randomi[sz]ed|recruited|studied|analy[sz]ed|evaluated|examined|assessed|identified|investigated|surveyed|allocated|assigned|treated)\b"
+    rf"|\b(?P<n2>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}[\w\s,()-]{{0,60}}?\b{_WERE_VERB}"
     rf"|\b(?:enrolled|included|recruited|randomi[sz]ed|studied|analy[sz]ed|evaluated|examined|investigated|surveyed|reviewed)\s+(?P<n3>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}\b"
     rf"|\brandomi[sz]ation\s+of\s+(?P<n4>{_NUMTOK})\b",
     _I,
@@ -264,6 +270,7 @@ _WORD_START = re.compile(
 # the same matches, faster; the numbers they capture read the same lower-cased
 _TOTAL_L, _ANY_PEOPLE_L, _WORD_START_L, _NOT_COUNT_LEFT_L = map(
     lc, (_TOTAL, _ANY_PEOPLE, _WORD_START, _NOT_COUNT_LEFT))
+_WERE_VERB_L = re.compile(_WERE_VERB)  # (lower case; begins with a literal, so re scans fast)
 
 # Where a match of _TOTAL / _ANY_PEOPLE / _WORD_START can start (on lower-cased text): a
 # digit run, or a word that is a number word or the first word of a "total"/verb branch.
@@ -286,6 +293,8 @@ def _has_digit(text: str) -> bool:
 
 
 def _total_starts(low: str, words: set[str], digits: list[int]) -> list[int]:
+    if _WERE_VERB_L.search(low) is None:
+        digits = []  # only the second branch may start with a digit, and it needs this
     heads = _TOTAL_WORDS.intersection(words)
     if not heads and "all" not in words:
         return digits
