@@ -304,9 +304,12 @@ def _classify_missing(session: Any, pmids: list[str], threshold: float,
                                               Classification.threshold_weeks == float(threshold))
         ).scalars())
     todo = [p for p in pmids if p not in have]
-    repo.save_classifications(session, [
-        (pmid, classify(article, threshold)) for pmid, article in repo.load_articles(session, todo).items()
-    ])
+    # A chunk at a time: a second feed's first run may find 100,000 stored records to judge.
+    for part in repo.chunks(todo):
+        repo.save_classifications(session, [
+            (pmid, classify(article, threshold))
+            for pmid, article in repo.load_articles(session, list(part)).items()
+        ])
 
 
 def after_success(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: datetime) -> int | None:

@@ -221,3 +221,17 @@ def test_run_window_uses_utc_today(cli, eutils_server) -> None:
     assert cli("run", "--no-send").code == 0
     params = eutils_server.requests("esearch")[0].params
     assert params["maxdate"] == datetime.now(UTC).strftime("%Y/%m/%d")
+
+
+def test_known_records_are_judged_at_a_second_feeds_own_threshold(cli, eutils_server, db, feeds_dir) -> None:
+    assert cli("run", "--no-send", "--feed", "wbc-ms").code == 0
+    (feeds_dir / "cryo-year.toml").write_text(
+        'name = "cryo-year"\nquery = "cryotherapy[tiab]"\nlong_term_threshold_weeks = 52\n')
+    eutils_server.reset_log()
+    result = cli("run", "--no-send", "--feed", "cryo-year")
+    assert result.code == 0, result.err
+    assert eutils_server.requests("efetch") == []
+    with session_scope(db) as s:
+        judged = dict(s.execute(select(Classification.threshold_weeks, func.count())
+                                .group_by(Classification.threshold_weeks)).all())
+    assert judged == {26.0: count(db, ArticleRow), 52.0: count(db, ArticleRow)}
