@@ -106,7 +106,8 @@ for owner, names in ((client.EutilsClient, ('search', 'fetch')),
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=20_000)
-    ap.add_argument("--batch", type=int, default=500, help="LITMON_FETCH_BATCH_SIZE (default 500)")
+    ap.add_argument("--batch", type=int, default=200,
+                    help="LITMON_FETCH_BATCH_SIZE (default 200, as litmon's own default)")
     ap.add_argument("--rate", type=int, default=3, help="requests/s the stand-in allows (default 3)")
     ap.add_argument("--no-rate-limit", action="store_true", help="stand-in and client unthrottled")
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
