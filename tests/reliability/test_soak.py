@@ -207,6 +207,7 @@ class Soak:
         self.per_recipient: Counter = Counter()  # (Message-ID, recipient) -> copies received
         self.timing: Counter = Counter()  # seconds checking (incremental, full) since the last report
         self.next_pmid = 90_000_000
+        self.real_dates: set[date] = set()  # entry dates given for the real-clock processes
         self.recent_studies: deque[str] = deque(maxlen=5)  # study keys of the last clones
         self.ids_rng = random.Random(f"study ids {soak_seed_value}")  # the main sequence stays as it was
         self.templates = sorted(server.records)[:40]
@@ -220,11 +221,11 @@ class Soak:
 
     # -- the world ------------------------------------------------------------------------------
 
-    def new_records(self, step: int, n: int) -> None:
+    def new_records(self, step: int, n: int, entry_date: date | None = None) -> None:
         for _ in range(n):
             self.next_pmid += self.rng.randint(1, 3)
             pmid = str(self.next_pmid)
-            self.server.clone(self.rng.choice(self.templates), pmid, entry_date=self.now.date())
+            self.server.clone(self.rng.choice(self.templates), pmid, entry_date=entry_date or self.now.date())
             self.own_ids(pmid)
             self.added[pmid] = step
             self.by_date[self.server.records[pmid].entry_date].add(pmid)
@@ -338,7 +339,11 @@ class Soak:
 
     def process_kill(self, step: int) -> None:
         """A real ``litmon run`` (real clock, real classifier), SIGKILLed at a random moment."""
-        self.new_records(step, 6)
+        # Its clock is the real one, and its window ends today: records of today's date, not of
+        # the simulated clock's (days ahead), or it would find nothing to fetch.
+        today = datetime.now(UTC).date()
+        self.real_dates.add(today)
+        self.new_records(step, 6, entry_date=today)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LITMON_")}
         env.update({
             "LITMON_DATABASE_URL": self.database_url, "LITMON_DATA_DIR": str(self.tmp_path / "data"),
@@ -347,16 +352,31 @@ class Soak:
             "LITMON_HTTP_BACKOFF": "0", "LITMON_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
         })
         before = self._max_run_id()
-        with open(self.tmp_path / "process.log", "ab") as log:
+        log_path = self.tmp_path / "process.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        # Fetches answered slowly, so that the kill finds the process at work: its two runs
+        # take a second or two from the first "run started" (else it has often exited already).
+        slow = self.server.inject("efetch", "slow", times=1000, seconds=0.25)
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--no-send"], cwd=REPO,
                                     env=env, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-            time.sleep(self.rng.uniform(1.5, 4.0))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                with open(log_path, "rb") as f:
+                    f.seek(offset)
+                    if b'"run started"' in f.read():
+                        break
+                time.sleep(0.05)
+            time.sleep(self.rng.uniform(0.0, 2.5))
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait(30)
+        with self.server.lock:
+            if slow in self.server.faults:
+                self.server.faults.remove(slow)
         self.figures.kills_process += 1
         started = range(before + 1, self._max_run_id() + 1)
         for run_id in started:
@@ -531,6 +551,12 @@ class Soak:
         self.server.clear_faults()
         self.data.queue.clear()
         self.heal_smtp()
+        for name in sorted(self.feeds) if self.real_dates else ():
+            # Today's records of a killed real-clock process: a run on the real clock too.
+            report = run_feed(self.engine, self.settings, self.feeds[name], self.client,
+                              since=min(self.real_dates), classify=classify, trigger="soak")
+            assert report.ok, report.error
+            self.run_step[report.run_id] = 10**9
         for _ in range(3):
             self.now += timedelta(hours=7)
             for name in sorted(self.feeds):
