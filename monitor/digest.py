@@ -26,9 +26,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,10 +208,13 @@ def make_message(settings: Settings, content: DigestContent, *, message_id: str,
     html = env.get_template("digest.html").render(context)
 
     msg = EmailMessage()
-    msg["Subject"] = subject
+    msg["Subject"] = _EncodedSubject(subject) if not subject.isascii() else subject
     name, address = split_sender(settings.mail_from)
-    # formataddr quotes a display name with specials (, : ;) so it stays one mailbox.
-    msg["From"] = formataddr((header_text(name), header_text(address))) if name else header_text(address)
+    # An Address object, not formataddr(): the header policy re-folds a formataddr() string and
+    # could emit a phrase its own parser rejects (". ¡" came out as an unquoted "." before an
+    # encoded word). Address quotes or encodes the display name so it stays one mailbox.
+    msg["From"] = (Address(display_name=header_text(name), addr_spec=header_text(address))
+                   if name else header_text(address))
     # One message for the whole list; the list is the feed owner's business, not each reader's.
     msg["To"] = "undisclosed-recipients:;"
     msg["Date"] = format_datetime((date or datetime.now(UTC)).astimezone(UTC))
@@ -221,6 +226,23 @@ def make_message(settings: Settings, content: DigestContent, *, message_id: str,
     msg.add_alternative(html, subtype="html", charset="utf-8")
     _check_headers(msg)
     return BuiltMessage(msg, subject, text, html)
+
+
+class _EncodedSubject(str):
+    """A non-ASCII Subject, folded into RFC 2047 encoded words by ``email.header.Header``.
+
+    The email package's own folder (3.11) can cut an encoded word across a line break
+    (CPython gh-144156) — a long subject with an emoji reached readers as "=?utf-8?q?=F0..."
+    garbage. Header.encode splits on character boundaries and keeps every line within the
+    policy's limit. The email package calls ``fold`` for a header value that has a ``name``.
+    """
+
+    name = "Subject"
+
+    def fold(self, *, policy: Any) -> str:
+        body = Header(str(self), "utf-8", maxlinelen=policy.max_line_length or 78,
+                      header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {body}{policy.linesep}"
 
 
 def _check_headers(msg: EmailMessage) -> None:

@@ -386,7 +386,7 @@ def _light_rows(session: Any, record_ids: Sequence[str], threshold: float) -> It
             .outerjoin(Classification, and_(Classification.pmid == ArticleRow.pmid,
                                             Classification.threshold_weeks == threshold))
             .where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
-        ).tuples()
+        )
 
 
 def _numeric(text: str) -> int:

@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Settings, _looks_like_address
@@ -281,6 +281,12 @@ sender_names = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc", 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(title=header_input, prefix=header_input, sender=sender_names, record_title=header_input)
+# Found by hypothesis: formataddr() + the header policy's re-folding gave "From: . =?utf-8?q?...",
+# which the email package's own parser then failed on.
+@example(title="", prefix="", sender=". \u00a1", record_title="")
+# And its Subject folder cut an encoded word across a line break (CPython gh-144156).
+@example(title="", prefix="\r\nBcc: victim@example.org\r\nBcc: victim@example.org\nX-Evil: 1\r"
+         "\u00a1 \u00a1\u00a1 \U00010000 \u00a1", sender="", record_title="")
 def test_no_header_can_be_injected(title: str, prefix: str, sender: str, record_title: str) -> None:
     feed = Feed(name="wbc-ms", query="x", title=title, digest=DigestOptions(subject_prefix=prefix),
                 recipients=("a@example.org",))
