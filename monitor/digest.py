@@ -50,9 +50,6 @@ log = logging.getLogger("litmon.digest")
 
 BACKOFF_CAP = timedelta(hours=6)
 # Relevance values that need no remark in a digest.
-_ON_TOPIC = {None, "", "wbc", "relevant", "on-topic", "yes"}
-
-
 # -- headers ----------------------------------------------------------------------------------
 
 def header_text(text: str | None) -> str:
@@ -166,16 +163,6 @@ def _period_text(period: str) -> str:
         return period
 
 
-def _relevance_text(study: StudyView) -> str | None:
-    if study.is_other_treatment:
-        text = "Other cold treatment — not whole-body cryotherapy"
-    elif study.relevance in _ON_TOPIC:
-        return None
-    else:
-        text = f"Relevance: {str(study.relevance).replace('-', ' ')}"
-    return f"{text} ({study.relevance_note})" if study.relevance_note else text
-
-
 def _report_link(settings: Settings, feed: Feed) -> str | None:
     if not settings.report_url:
         return None
@@ -195,7 +182,7 @@ def make_message(settings: Settings, content: DigestContent, *, message_id: str,
         "period_text": _period_text(content.period),
         "total": content.total,
         "long_term_count": content.long_term_count,
-        "studies": [(s, _relevance_text(s)) for s in content.shown],
+        "studies": [(s, s.relevance_text) for s in content.shown],
         "flagged": list(content.flagged),
         "update_count": content.update_count,
         "hidden_count": content.hidden_count,

@@ -195,6 +195,18 @@ class StudyView:
         return self.relevance == "other-cold-treatment"
 
     @property
+    def relevance_text(self) -> str | None:
+        """The warning a reader needs when the record is not about whole-body cryotherapy."""
+        if self.relevance == "other-cold-treatment":
+            # The classifier's note names the treatment: "cooling garment/vest, not whole-body
+            # cryotherapy".
+            note = self.relevance_note or "not whole-body cryotherapy"
+            return f"Other cold treatment: {note}"
+        if self.relevance == "not-about-cold":
+            return "Mentions no cold treatment; it matched the search words only"
+        return None
+
+    @property
     def verdict_text(self) -> str:
         return {
             "yes": "Long-term follow-up",

@@ -528,14 +528,6 @@ def abstract_with_evidence(study: StudyView) -> tuple[list[tuple[str | None, Mar
     return out, found
 
 
-def relevance_flag(study: StudyView) -> str | None:
-    if study.is_other_treatment:
-        return "Other cold treatment, not whole-body cryotherapy"
-    if study.relevance in ("off-topic", "not-relevant", "irrelevant", "unrelated"):
-        return "Possibly off-topic"
-    return None
-
-
 # -- assembling and writing -------------------------------------------------------------------
 
 @dataclass
@@ -599,7 +591,7 @@ def report_context(session: Any, feed: Feed, feed_row: FeedRow, week: str,
         "followup": follow,
         "followup_table": follow_table,
         "studies": [
-            {"s": s, "abstract": abstract_with_evidence(s), "flag": relevance_flag(s),
+            {"s": s, "abstract": abstract_with_evidence(s), "flag": s.relevance_text,
              "domains": [label_of_domain(d) for d in s.domains],
              "first_seen": min((new.first_seen[p] for p in (s.pmid, *(h.record_id for h in s.history))
                                 if p in new.first_seen), default=None)}

@@ -35,7 +35,7 @@ from monitor.digest import (
     message_id_for,
 )
 from monitor.feeds import load_feed
-from monitor.records import Article
+from monitor.records import AbstractSection, Article
 from monitor.runs import run_feed
 from monitor.store.db import make_engine, session_scope
 from monitor.store.models import Digest, DigestRecipient, FeedArticle
@@ -82,7 +82,7 @@ class StubVerdict:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         if self.relevance == "other-cold-treatment":
-            data["relevance_note"] = "cold-water immersion"
+            data["relevance_note"] = "cold-water immersion, not whole-body cryotherapy"
         return data
 
 
@@ -627,3 +627,26 @@ def test_preview_writes_html_or_eml_to_a_file_without_sending(cli, corpus, feeds
     missing = cli("digest", "preview", "--period", "1999-01-01T06:00Z")
     assert missing.code == 2 and "no digest for period" in missing.err
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(("title", "abstract", "note"), [
+    ("Whole-body cryotherapy in multiple sclerosis",
+     "Twenty patients received ten sessions of whole-body cryotherapy at -110 °C.", None),
+    ("Cooling vest and walking in multiple sclerosis",
+     "Patients wore a cooling vest during a six-minute walk test.",
+     "Other cold treatment: cooling garment/vest, not whole-body cryotherapy"),
+    ("Vitamin D and relapses in multiple sclerosis",
+     "Serum vitamin D was measured in 120 patients.",
+     "Mentions no cold treatment; it matched the search words only"),
+])
+def test_the_relevance_note_says_what_the_real_classifier_found(title, abstract, note):
+    from types import SimpleNamespace
+
+    from monitor.classify import classify_article
+    from monitor.render import study_view
+
+    article = Article(pmid="1", title=title, abstract=(AbstractSection(abstract),))
+    result = classify_article(article, threshold_weeks=26)
+    row = SimpleNamespace(**{k: v for k, v in result.to_json().items() if k != "details"},
+                          details=result.to_json())
+    assert study_view(article, row).relevance_text == note
