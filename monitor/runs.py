@@ -66,6 +66,12 @@ class RunReport:
     def ok(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def source_errors(self) -> str | None:
+        """'trials: <error>' for each other source that failed in a run that stands."""
+        failed = [f"{name}: {c.error}" for name, c in self.other.items() if getattr(c, "error", None)]
+        return "; ".join(failed) or None
+
     def summary(self) -> str:
         window = f"{self.window_start:%Y-%m-%d}..{self.window_end:%Y-%m-%d}"
         if not self.ok:
@@ -282,10 +288,12 @@ def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report:
     if report.other:
         from monitor.sources.run import advance
 
-        advance(session, feed_id, list(report.other), now.date())
+        advance(session, feed_id, [n for n, c in report.other.items() if c.error is None],
+                now.date())
     run_row = session.get(Run, run_id)
     _copy_counts(run_row, report)
     run_row.status, run_row.finished_at = "succeeded", utcnow()
+    run_row.error = report.source_errors  # the run stands; status shows what to look at
     session.add(run_row)
     session.flush()
     report.digest_id = after_success(session, feed, feed_row, run_row, now)

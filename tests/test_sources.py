@@ -20,7 +20,7 @@ from monitor.pubmed.client import EutilsClient
 from monitor.runs import run_feed
 from monitor.store import repo
 from monitor.store.db import make_engine, session_scope, upgrade
-from monitor.store.models import ArticleRow, FeedArticle
+from monitor.store.models import ArticleRow, Digest, FeedArticle, FeedSource, Run
 
 DATA = Path(__file__).resolve().parent / "data"
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -236,6 +236,35 @@ def test_a_feed_with_trials_stores_them_once_judged_by_their_time_frames(cli, ct
     assert "0 long-term verdicts changed" in redo.out
     with session_scope(db) as s:
         assert repo_classification(s, WBC_TRIAL).evidence == EVIDENCE_12M
+
+
+def test_a_failing_trials_source_leaves_the_pubmed_run_standing_and_is_asked_again(
+        cli, ctgov_server, europepmc_server, small_pubmed, db, sources_feed):
+    ctgov_server.add_study(study("synthetic__wbc_ms_NCT09999901.json"))
+    for result in preprint_results():
+        europepmc_server.add_result(result)
+    ctgov_server.inject("500", times=100)
+    env = source_env(small_pubmed, ctgov_server, europepmc_server)
+    out = cli("run", "--no-send", env=env)
+    # PubMed and preprints are stored and the digest opens; only the trials part is missing.
+    assert out.code == 1, out.out
+    assert " ok (" in out.out and "trials FAILED (SourceError: " in out.out
+    assert "asked again next run" in out.out and "preprints: " in out.out
+    with session_scope(db) as s:
+        run = s.execute(select(Run).order_by(Run.id.desc())).scalars().first()
+        assert run.status == "succeeded" and run.error.startswith("trials: SourceError: ")
+        assert s.get(ArticleRow, WBC_TRIAL) is None and s.get(ArticleRow, "PPR9990001") is not None
+        assert {r.source for r in s.execute(select(FeedSource)).scalars()} == {"preprints"}
+        assert s.execute(select(func.count()).select_from(Digest)).scalar_one() == 1
+    status = cli("status", env=env)
+    assert status.code == 1 and "source failed (asked again next run): trials: SourceError" in status.out
+
+    ctgov_server.faults.clear()
+    again = cli("run", "--no-send", env=env)
+    assert again.code == 0, again.out
+    assert "trials: 1 found, 1 new" in again.out
+    assert count(db, TrialRow) == 1
+    assert "source failed" not in cli("status", env=env).out
 
 
 def repo_classification(session, record_id: str):

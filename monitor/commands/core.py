@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         report = run_feed(engine, ctx.settings, feed, client, since=args.since,
                           progress=lambda label, total: Progress(label, total, stream=ctx.stderr))
         ctx.print(report.summary())
-        if not report.ok:
+        if not report.ok or report.source_errors:  # a failed source is asked again next run
             failed += 1
     if not args.no_send:
         failed += _send_pending(ctx, [f.name for f in feeds])
@@ -257,6 +257,9 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
                     ctx.print(f"  error:     {last.error}")
                 elif last.status == "running":
                     ctx.print(f"  running in: {last.holder or 'an unknown process'}")
+                elif last.error:  # succeeded, but a trials/preprints source failed
+                    problems += 1
+                    ctx.print(f"  source failed (asked again next run): {last.error}")
             ctx.print(f"  watermark: {row.watermark or 'none (first run searches all years)'}")
             if row.last_success_at:
                 ctx.print(f"  last success: {row.last_success_at:%Y-%m-%d %H:%M} UTC")

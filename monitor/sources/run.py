@@ -4,11 +4,13 @@ record stored once, linked to the feed and to the other records of its study.
 
 Each source keeps its own watermark (``feed_source``): the next run asks only for what was
 updated (trials: LastUpdatePostDate) or indexed (preprints: FIRST_IDATE) since then, minus the
-feed's overlap. Watermarks move in the run's final transaction, so a failed run asks again.
+feed's overlap. Watermarks move in the run's final transaction, so a failed run asks again;
+a source that fails alone leaves the run standing and only its own watermark behind.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +26,8 @@ from monitor.store import repo
 from monitor.store.db import session_scope
 from monitor.store.models import ArticleRow, FeedSource, TrialRow, utcnow
 
+log = logging.getLogger("litmon.sources")
+
 
 @dataclass
 class SourceCounts:
@@ -32,8 +36,11 @@ class SourceCounts:
     updated: int = 0
     linked: int = 0
     requests: int = 0
+    error: str | None = None  # the source failed: its watermark stays, the next run asks again
 
     def text(self, name: str) -> str:
+        if self.error is not None:
+            return f"{name} FAILED ({self.error}); asked again next run"
         return (f"{name}: {self.found} found, {self.new} new, {self.updated} updated, "
                 f"{self.linked} added to the feed")
 
@@ -68,17 +75,34 @@ def advance(session: Any, feed_id: int, sources: Sequence[str], today: date) -> 
 def fetch_other_sources(engine: Engine, settings: Settings, feed: Feed, feed_id: int, run_id: int,
                         classify: Callable[[Article, float], Any], *, today: date,
                         clients: dict[str, Any] | None = None) -> dict[str, SourceCounts]:
-    """Fetch and store the feed's trials and preprints; raises on a source failure."""
+    """Fetch and store the feed's trials and preprints.
+
+    A source that fails does not fail the run: PubMed's part (already stored) still counts,
+    its digest still opens. The failed source's counts carry the error, its watermark stays
+    where it was (``advance`` is given only the sources that succeeded), so the next run asks
+    it for the same period again; pages it stored before failing are kept, each whole.
+    """
     if feed.trials is None and feed.preprints is None:
         return {}
     clients = clients if clients is not None else clients_from_settings(settings)
     done: dict[str, SourceCounts] = {}
     if feed.trials is not None:
-        done["trials"] = _trials(engine, settings, feed, feed_id, run_id, clients["trials"], today)
+        done["trials"] = _guarded("trials", feed, lambda: _trials(
+            engine, settings, feed, feed_id, run_id, clients["trials"], today))
     if feed.preprints is not None:
-        done["preprints"] = _preprints(engine, settings, feed, feed_id, run_id, clients["preprints"],
-                                       classify, today)
+        done["preprints"] = _guarded("preprints", feed, lambda: _preprints(
+            engine, settings, feed, feed_id, run_id, clients["preprints"], classify, today))
     return done
+
+
+def _guarded(name: str, feed: Feed, fetch: Callable[[], SourceCounts]) -> SourceCounts:
+    try:
+        return fetch()
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, asked again next time
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("source failed; PubMed's part of the run stands",
+                    extra={"feed": feed.name, "source": name, "error": error})
+        return SourceCounts(error=error)
 
 
 def _since(engine: Engine, settings: Settings, feed_id: int, source: str) -> date | None:
