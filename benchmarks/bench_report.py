@@ -1,8 +1,9 @@
-"""How long `write_report` takes over 10,000 stored studies, and how big the page is.
+"""How long `write_report` and one digest take over 10,000 stored studies, and their size.
 
 The real records in tests/data/pubmed are parsed and classified once, then copied under new
 PMIDs into a temporary SQLite database until there are N studies, first seen over the previous
-100 weeks with about N/100 in the week reported. Target: under 2 s for 10,000.
+100 weeks with about N/100 in the week reported. Targets: report under 2 s for 10,000; one
+digest under 100 ms (measured at its worst: every study unannounced, a feed's first digest).
 
     .venv/bin/python benchmarks/bench_report.py [N]
 
@@ -25,9 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.config import Settings  # noqa: E402
+from monitor.digest import DigestContent, content_for, make_message, preview_next  # noqa: E402
 from monitor.feeds import load_feed  # noqa: E402
 from monitor.pubmed.parse import parse_batch  # noqa: E402
-from monitor.report import current_week, week_bounds, write_report  # noqa: E402
+from monitor.report import current_week, week_bounds, week_studies, write_report  # noqa: E402
 from monitor.store import repo  # noqa: E402
 from monitor.store.db import make_engine, session_scope, upgrade  # noqa: E402
 from monitor.store.models import FeedArticle  # noqa: E402
@@ -90,6 +92,28 @@ def main(n: int = 10_000) -> None:
         print(f"write_report over {n} studies, week {week}: best {min(timings):.2f} s, "
               f"first {timings[0]:.2f} s (target < 2 s); page {size / 1024:.0f} KiB, "
               f"feed.xml {(path.parent / 'feed.xml').stat().st_size / 1024:.0f} KiB")
+        # One digest: content (every study ranked, full items for the shown ones) + the MIME
+        # message. A weekly one (this week's studies), and the worst case: all n studies
+        # unannounced, as in a feed's very first digest after a backfill.
+        with session_scope(engine) as session:
+            week_pmids = week_studies(session, feed_id, *week_bounds(week)).pmids
+
+        def one_digest(kind: str) -> tuple[DigestContent, list[float]]:
+            timings = []
+            for _ in range(3):
+                t = time.perf_counter()
+                with session_scope(engine) as session:
+                    content = (preview_next(session, feed) if kind == "first" else
+                               content_for(session, feed, "bench", week_pmids))
+                built = make_message(settings, content, message_id="<bench@localhost>", date=now)
+                built.as_bytes()
+                timings.append(time.perf_counter() - t)
+            return content, timings
+
+        for kind, what in (("weekly", "this week's"), ("first", "every study unannounced,")):
+            content, timings = one_digest(kind)
+            print(f"one digest, {what} {content.total} studies ({len(content.shown)} shown): best "
+                  f"{min(timings) * 1000:.0f} ms, first {timings[0] * 1000:.0f} ms (target < 100 ms)")
         engine.dispose()
 
 
