@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.config import Settings
 from monitor.feeds import Feed
+from monitor.interrupted import mark_interrupted
 from monitor.progress import NoProgress, Progress
 from monitor.records import Article, ParsedBatch
 from monitor.store import repo
@@ -122,6 +123,9 @@ def run_feed(
 ) -> RunReport:
     """Run ``feed`` once. Never raises for PubMed or data errors: they end in a failed run."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    # Runs whose process died (kill -9, OOM) stop showing as "running", also where litmon only
+    # runs from cron (monitor/interrupted.py: marked only when the process is certainly gone).
+    mark_interrupted(engine, lease_seconds=settings.lease_seconds, now=now)
     classify = classify or _default_classifier()
     period = format_period(feed.period_for(now))
     with session_scope(engine) as session:

@@ -235,3 +235,28 @@ def test_known_records_are_judged_at_a_second_feeds_own_threshold(cli, eutils_se
         judged = dict(s.execute(select(Classification.threshold_weeks, func.count())
                                 .group_by(Classification.threshold_weeks)).all())
     assert judged == {26.0: count(db, ArticleRow), 52.0: count(db, ArticleRow)}
+
+
+def test_a_run_marks_an_earlier_run_whose_process_is_gone_as_interrupted(cli, eutils_server, db) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    assert cli("run", "--no-send").code == 0
+    # A run row left "running" by a process that no longer exists on this host (kill -9).
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with session_scope(db) as s:
+        first = s.execute(select(Run)).scalars().first()
+        dead = Run(feed_id=first.feed_id, trigger="manual", period=first.period,
+                   window_start=first.window_start, window_end=first.window_end,
+                   holder=f"{socket.gethostname()}:{gone.pid}", started_at=first.started_at)
+        s.add(dead)
+        s.flush()
+        dead_id = dead.id
+    assert cli("run", "--no-send").code == 0
+    with session_scope(db) as s:
+        row = s.get(Run, dead_id)
+        assert row.status == "interrupted" and row.finished_at is not None
+        assert str(gone.pid) in row.error
+        assert s.execute(select(func.count()).select_from(Run).where(Run.status == "running")).scalar_one() == 0

@@ -48,7 +48,7 @@ class Run(SQLModel, table=True):
     feed_id: int = Field(foreign_key="feed.id")
     trigger: str = "manual"  # manual | schedule | catch-up
     period: str | None = None  # the schedule slot this run belongs to (ISO, UTC)
-    status: str = "running"  # running | succeeded | failed
+    status: str = "running"  # running | succeeded | failed | interrupted (monitor.interrupted)
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     window_start: date | None = None
