@@ -145,12 +145,7 @@ def _value_plain(m: re.Match[str]) -> tuple[float, bool] | None:
             if (v := parse_number(x.group(0))) is not None]
     if not vals:
         return None
-    best = vals[-1]
-    for v in reversed(vals[:-1]):
-        if v < best:
-            continue
-        break
-    return best, False
+    return vals[-1], False
 
 
 def test_quantity_values_with_the_shortcuts() -> None:

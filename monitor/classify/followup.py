@@ -507,14 +507,9 @@ def _value(m: re.Match[str]) -> tuple[float, bool] | None:
     vals = [v for v in nums if v is not None]
     if not vals:
         return None
-    # A list or range of time points ascends ("1, 6 and 12", "3-60"); a number before a
-    # descending step belongs to something else ("n = 30, 6 months").
-    best = vals[-1]
-    for v in reversed(vals[:-1]):
-        if v < best:
-            continue
-        break
-    return best, False
+    # A list or range of time points ascends ("1, 6 and 12", "3-60"), so its last number is
+    # the latest; in "n = 30, 6 months" the number next to the unit is the one that counts.
+    return vals[-1], False
 
 
 def _phrase(s: str, a: int, b: int) -> str:
