@@ -343,3 +343,28 @@ def test_a_population_statistic_in_the_background_is_not_follow_up() -> None:
     own = ("We treated 120 patients with resected pancreatic cancer. "
            "The 5-year survival rate was 21% in the treated group.")
     assert classify("Adjuvant therapy in pancreatic cancer", own).long_term == "yes"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("We compared expenditures 4 years post-implementation of the programme.", 208.7),
+        ("Readmissions were counted 18 months post implementation.", 78.2),
+    ],
+)
+def test_time_after_the_start_of_an_intervention_is_follow_up(sentence: str,
+                                                              expected: float) -> None:
+    """LABELING.md counts from the start of the intervention: "N years post-implementation"."""
+    assert weeks(sentence) == pytest.approx(expected, abs=0.15)
+
+
+def test_subsequent_analyses_are_not_a_later_time() -> None:
+    """'subsequent analyses' is a step of the statistics; it does not make a one-visit
+    genotype comparison a study of outcomes over time."""
+    text = ("Eighty patients and 80 healthy controls were genotyped. Groups differed in age, so "
+            "subsequent analyses were adjusted for age. The C allele was associated with disease.")
+    assert classify("", text).long_term == "no"
+    # a later event in the subjects still counts as evidence of outcomes over time
+    later = ("Eighty patients were genotyped. Subsequent admissions for heart failure were "
+             "recorded.  The C allele was associated with admission.")
+    assert classify("", later).long_term == "unclear"

@@ -122,7 +122,9 @@ _OVER_TIME = _lower_re(
     r"\blong[- ]?term\b|\bprogression\b|\bdecline\b|"
     r"\binfection rates?\b|\bre-?admissions?\b|\brepeat(?:ed)? (?:biops\w+|measurements?|"
     r"assessments?|examinations?|imaging|scans?)\b|\bKaplan|\bCox\b|\bhazard ratio|\blife[- ]table|"
-    r"\bcumulative\b|\bprospective cohort\b|\bdeveloped\b|\bsubsequent\w*\b",
+    r"\bcumulative\b|\bprospective cohort\b|\bdeveloped\b|"
+    # ("subsequent analyses" are steps of the statistics, not a later time)
+    r"\bsubsequent\w*\b(?!\s+(?:\w+\s+)?(?:analy[sz]\w*|regression|models?|tests?)\b)",
 )
 _SHORT_TERM = _lower_re(
     r"\bin-?hospital\b|\bhospital mortality\b|\bintra-?operative\w*|\bperi-?operative\w*|"

@@ -252,7 +252,8 @@ _R_AFTER = re.compile(
     r"^[\s\u2010\u2011-]*(?:after\b|later\b|thereafter\b|afterwards?\b|following\b|"
     r"post[- ]?(?:operative(?:ly)?|op|surgery|surgical|discharge|injury|partum|transplant\w*|"
     r"procedure|procedural|stroke|infarction|treatment|intervention|randomi[sz]ation|"
-    r"vaccination|baseline|diagnosis|delivery|implantation|admission)\b|postoperatively\b|"
+    r"vaccination|baseline|diagnosis|delivery|implantation|implementation|admission)\b|"
+    r"postoperatively\b|"
     r"postpartum\b|from\s+(?:baseline|randomi[sz]ation|enrol?lment|inclusion|diagnosis|surgery)\b|"
     r"since\s+(?:baseline|surgery|diagnosis|randomi[sz]ation|treatment)\b)",
     _I,
