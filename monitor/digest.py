@@ -126,18 +126,20 @@ class DigestContent:
 
 
 def content_for(session: Any, feed: Feed, period: str, pmids: Sequence[str], *,
-                flagged: Sequence[str] = (), digest_id: int | None = None) -> DigestContent:
+                flagged: Sequence[str] = (), digest_id: int | None = None,
+                scope: Any | None = None) -> DigestContent:
     """The digest's studies: records of one study grouped into one item (monitor.studies).
 
     Only the first ``feed.digest.max_items`` studies in reading order are loaded; ``counts``
-    holds the figures of all of them.
+    holds the figures of all of them. ``scope``: a SELECT of exactly ``pmids`` (see
+    ``monitor.studies.first_for_digest``).
     """
     from monitor.studies import first_for_digest
 
     row = repo.feed_by_name(session, feed.name)
     feed_id = row.id if row is not None else None
     studies, counts = first_for_digest(session, feed_id, list(pmids), feed.long_term_threshold_weeks,
-                                       digest_id, feed.digest.max_items)
+                                       digest_id, feed.digest.max_items, scope=scope)
     flagged_views = [dataclasses.replace(v, newly_flagged=True)
                      for v in load_studies(session, list(flagged), feed.long_term_threshold_weeks)]
     return DigestContent(feed=feed, period=period, studies=tuple(studies),
@@ -245,11 +247,13 @@ def subject_for(settings: Settings, content: DigestContent) -> str:
 
 # -- the outbox row ---------------------------------------------------------------------------
 
+def _unannounced_q(feed_id: int) -> Any:
+    return select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
+                                          FeedArticle.digest_id.is_(None))  # type: ignore[union-attr]
+
+
 def _unannounced(session: Any, feed_id: int) -> list[str]:
-    return list(session.execute(
-        select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
-                                       FeedArticle.digest_id.is_(None))  # type: ignore[union-attr]
-    ).scalars())
+    return list(session.execute(_unannounced_q(feed_id)).scalars())
 
 
 def _has_unannounced(session: Any, feed_id: int) -> bool:
@@ -259,10 +263,12 @@ def _has_unannounced(session: Any, feed_id: int) -> bool:
     ).first() is not None
 
 
+def _digest_q(digest_id: int) -> Any:
+    return select(FeedArticle.pmid).where(FeedArticle.digest_id == digest_id)  # type: ignore[arg-type]
+
+
 def _digest_pmids(session: Any, digest_id: int) -> list[str]:
-    return list(session.execute(
-        select(FeedArticle.pmid).where(FeedArticle.digest_id == digest_id)  # type: ignore[arg-type]
-    ).scalars())
+    return list(session.execute(_digest_q(digest_id)).scalars())
 
 
 def _flag_pending(session: Any, feed_id: int) -> list[str]:
@@ -319,7 +325,8 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
         .values(flag_digest_id=digest.id, flag_pending=False)
     )
     content = content_for(session, feed, period, _digest_pmids(session, digest.id),
-                          flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
+                          flagged=_digest_flagged(session, digest.id), digest_id=digest.id,
+                          scope=_digest_q(digest.id))
     digest.message_id = message_id_for(feed.name, period, digest.id, None)
     digest.item_count, digest.long_term_count = content.total, content.long_term_count
     digest.subject = subject_for(Settings(), content)
@@ -336,7 +343,8 @@ def preview_next(session: Any, feed: Feed) -> DigestContent:
     known = row is not None and row.id is not None
     pmids = _unannounced(session, row.id) if known else []
     flagged = _flag_pending(session, row.id) if known else []
-    return content_for(session, feed, "next", pmids, flagged=flagged)
+    return content_for(session, feed, "next", pmids, flagged=flagged,
+                       scope=_unannounced_q(row.id) if known else None)
 
 
 def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
@@ -355,7 +363,8 @@ def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
 def stored_content(session: Any, feed: Feed, digest: Digest) -> DigestContent:
     assert digest.id is not None
     return content_for(session, feed, digest.period, _digest_pmids(session, digest.id),
-                       flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
+                       flagged=_digest_flagged(session, digest.id), digest_id=digest.id,
+                       scope=_digest_q(digest.id))
 
 
 # -- delivery ---------------------------------------------------------------------------------

@@ -292,7 +292,8 @@ class DigestCounts:
 
 
 def first_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], threshold_weeks: float,
-                     digest_id: int | None, limit: int) -> tuple[list[StudyView], DigestCounts]:
+                     digest_id: int | None, limit: int, *,
+                     scope: Any | None = None) -> tuple[list[StudyView], DigestCounts]:
     """The first ``limit`` studies of ``group_for_digest(...)`` in reading order, and the counts
     of all of them, without loading every record.
 
@@ -303,12 +304,17 @@ def first_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
     study of their own (nearly all) are ranked in a bounded heap as they stream. StudyViews are
     then built for the chosen studies only, by ``group_for_digest`` itself, so they are the same
     items in the same order as the full list's first ``limit``.
+
+    ``scope``: a SELECT of exactly the record ids in ``pmids`` (a digest's rows of
+    ``feed_article``). With it the light columns and study links are read in one query each,
+    joined to it, instead of in chunks of ids bound as parameters (a first digest of 10,000
+    records: 140 ms → 87 ms in benchmarks/bench_report.py).
     """
     pmids = list(pmids)
     if not pmids:
         return [], DigestCounts(0, 0, 0)
     threshold = float(threshold_weeks)
-    linked = _linked_studies(session, pmids)  # only records with a study_link row
+    linked = _linked_studies(session, pmids, scope)  # only records with a study_link row
     # The studies of linked records, with their records here in the order of ``pmids``, and
     # where each study first appears (the tie-break order_for_reading keeps from the input).
     groups: dict[str, list[str]] = {}
@@ -328,15 +334,23 @@ def first_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
         elif item > top[0]:
             heapq.heapreplace(top, item)
 
-    for start in range(0, len(pmids), repo.CHUNK):
-        part = pmids[start : start + repo.CHUNK]
-        at = {p: start + j for j, p in enumerate(part) if p not in linked}
-        if not at:
-            continue
-        for pmid, _source, verdict, weeks in _light_rows(session, list(at), threshold):
-            total += 1
-            long_term += verdict == "yes"
-            offer(_reading_key(pmid, verdict, weeks), at[pmid], pmid)
+    if scope is not None:
+        at = {p: i for i, p in enumerate(pmids) if p not in linked}
+        for pmid, _source, verdict, weeks in _light_rows(session, (), threshold, scope):
+            if pmid in at:
+                total += 1
+                long_term += verdict == "yes"
+                offer(_reading_key(pmid, verdict, weeks), at[pmid], pmid)
+    else:
+        for start in range(0, len(pmids), repo.CHUNK):
+            part = pmids[start : start + repo.CHUNK]
+            at = {p: start + j for j, p in enumerate(part) if p not in linked}
+            if not at:
+                continue
+            for pmid, _source, verdict, weeks in _light_rows(session, list(at), threshold):
+                total += 1
+                long_term += verdict == "yes"
+                offer(_reading_key(pmid, verdict, weeks), at[pmid], pmid)
     everyone: dict[str, list[str]] = {}
     if groups:
         everyone = members(session, groups)
@@ -366,9 +380,14 @@ def _reading_key(pmid: str, verdict: str | None, weeks: float | None) -> tuple[i
     return (_READING_RANK.get(verdict or "", 3), -(weeks or 0), -(int(pmid) if pmid.isdigit() else 0))
 
 
-def _linked_studies(session: Any, record_ids: Sequence[str]) -> dict[str, str]:
-    """record id -> study id, for the records that have a study_link row only."""
+def _linked_studies(session: Any, record_ids: Sequence[str], scope: Any | None = None) -> dict[str, str]:
+    """record id -> study id, for the records that have a study_link row only (of
+    ``record_ids``, or of the ids ``scope`` selects)."""
     out: dict[str, str] = {}
+    if scope is not None:
+        rows = session.execute(select(StudyLink.record_id, StudyLink.study_id)
+                               .where(StudyLink.record_id.in_(scope)))  # type: ignore[attr-defined]
+        return {record: study for record, study in rows}
     for part in repo.chunks(list(record_ids)):
         for record, study in session.execute(
             select(StudyLink.record_id, StudyLink.study_id).where(StudyLink.record_id.in_(part))  # type: ignore[attr-defined]
@@ -377,16 +396,19 @@ def _linked_studies(session: Any, record_ids: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _light_rows(session: Any, record_ids: Sequence[str], threshold: float) -> Iterable[Any]:
-    """(record id, source, verdict, longest follow-up weeks) of the stored records among these."""
+def _light_rows(session: Any, record_ids: Sequence[str], threshold: float,
+                scope: Any | None = None) -> Iterable[Any]:
+    """(record id, source, verdict, longest follow-up weeks) of the stored records among these
+    (or among the ids ``scope`` selects)."""
+    q = (select(ArticleRow.pmid, ArticleRow.source, Classification.long_term,
+                Classification.longest_followup_weeks)
+         .outerjoin(Classification, and_(Classification.pmid == ArticleRow.pmid,
+                                         Classification.threshold_weeks == threshold)))
+    if scope is not None:
+        yield from session.execute(q.where(ArticleRow.pmid.in_(scope)))  # type: ignore[attr-defined]
+        return
     for part in repo.chunks(list(record_ids)):
-        yield from session.execute(
-            select(ArticleRow.pmid, ArticleRow.source, Classification.long_term,
-                   Classification.longest_followup_weeks)
-            .outerjoin(Classification, and_(Classification.pmid == ArticleRow.pmid,
-                                            Classification.threshold_weeks == threshold))
-            .where(ArticleRow.pmid.in_(part))  # type: ignore[attr-defined]
-        )
+        yield from session.execute(q.where(ArticleRow.pmid.in_(part)))  # type: ignore[attr-defined]
 
 
 def _numeric(text: str) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from monitor.config import Settings
@@ -68,13 +68,19 @@ def stored(engine: Engine) -> dict:
     return {"feed_id": feed_id, "digest_id": current, "pmids": pmids[6:] + ["99999999"]}
 
 
+@pytest.mark.parametrize("scoped", [False, True], ids=["ids", "scope"])
 @pytest.mark.parametrize("limit", [1, 2, 5, 17, 1000])
-def test_first_studies_are_the_full_lists_first_and_counts_cover_all(engine, stored, limit):
+def test_first_studies_are_the_full_lists_first_and_counts_cover_all(engine, stored, limit, scoped):
+    pmids, scope = stored["pmids"], None
+    if scoped:  # the digest's rows as a SELECT, read joined to it (as open_digest does)
+        scope = select(FeedArticle.pmid).where(FeedArticle.digest_id == stored["digest_id"])
+        pmids = [p for p in pmids if p != "99999999"]  # exactly what the SELECT gives
     with session_scope(engine) as s:
-        full = order_for_reading(group_for_digest(s, stored["feed_id"], stored["pmids"], THRESHOLD,
+        assert not scoped or sorted(s.execute(scope).scalars()) == sorted(pmids)
+        full = order_for_reading(group_for_digest(s, stored["feed_id"], pmids, THRESHOLD,
                                                   stored["digest_id"]))
-        shown, counts = first_for_digest(s, stored["feed_id"], stored["pmids"], THRESHOLD,
-                                         stored["digest_id"], limit)
+        shown, counts = first_for_digest(s, stored["feed_id"], pmids, THRESHOLD,
+                                         stored["digest_id"], limit, scope=scope)
     assert [v.pmid for v in shown] == [v.pmid for v in full[:limit]]
     assert shown == full[:limit]
     assert counts.total == len(full)
