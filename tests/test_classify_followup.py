@@ -368,3 +368,17 @@ def test_subsequent_analyses_are_not_a_later_time() -> None:
     later = ("Eighty patients were genotyped. Subsequent admissions for heart failure were "
              "recorded.  The C allele was associated with admission.")
     assert classify("", later).long_term == "unclear"
+
+
+def test_case_control_without_outcomes_over_time_is_no() -> None:
+    """LABELING.md: a study with no follow-up of its subjects is 'no'; a case-control (or
+    case-referent) comparison looks back on exposure, unless it tells of outcomes over time."""
+    text = ("A case-referent analysis of death records was performed. Persons with diabetes "
+            "as a cause of death were cases; decedents without it were referents. Glass workers "
+            "had a slightly raised odds ratio.")
+    c = classify("", text, mesh=["Cause of Death", "Humans"])
+    assert (c.design, c.long_term) == ("case-control", "no")
+    # a follow-up heading, or outcomes over time in the text, keep it open
+    assert classify("", text, mesh=["Follow-Up Studies", "Humans"]).long_term == "unclear"
+    later = text + " Recurrence was recorded at follow-up visits."
+    assert classify("", later, mesh=["Humans"]).long_term == "unclear"

@@ -144,6 +144,11 @@ _MESH_OVER = {
     "disease progression", "recurrence", "neoplasm recurrence, local", "mortality",
     "cause of death", "incidence", "prognosis",
 }
+# MeSH headings that say the subjects themselves were followed (a subset of _MESH_OVER)
+_MESH_FOLLOWED = {
+    "follow-up studies", "longitudinal studies", "survival analysis", "survival rate",
+    "disease-free survival", "kaplan-meier estimate", "proportional hazards models",
+}
 _MESH_SHORT = {
     "hospital mortality", "length of stay", "intraoperative care", "monitoring, intraoperative",
     "cross-sectional studies", "sensitivity and specificity", "prevalence", "perioperative period",
@@ -378,6 +383,11 @@ def _no_time_point(
         for m in ms
     }
     over_kinds -= _WEAK_OVER  # words of many senses: they add weight, never decide alone
+    if (design == "case-control" and not over_kinds and not mesh_l & _MESH_FOLLOWED
+            and any(not s.is_title for s in sents)):
+        # cases and controls compared, the exposure looked back on, and neither the abstract
+        # nor a follow-up MeSH heading tells of outcomes over time: no follow-up of subjects
+        return "no", None, "case-control design: no follow-up of subjects", None
     over = len(over_kinds) + len(mesh_l & _MESH_OVER)
     if over and over_weak:
         over += len(over_weak)

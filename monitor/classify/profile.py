@@ -103,7 +103,7 @@ _T_NONRAND = Headed(
     ("non", "single", "open", "pilot", "quasi", "pre", "before", "clinical trial",
      "uncontrolled", "feasibility"),
 )
-_T_CASECONTROL = Headed(r"\bcase[- ]control\b", ("case",))
+_T_CASECONTROL = Headed(r"\bcase[- ](?:control|referent)\b", ("case",))
 _T_CROSS = Headed(
     r"\bcross[- ]sectional\b|\becological (?:study|analysis|design)\b|"
     r"\bspatial (?:data )?analysis\b|\b(?:online |web-based |national |postal )?survey\b|"
