@@ -26,7 +26,7 @@ from .relevance import relevance_of
 if TYPE_CHECKING:
     from monitor.records import Article
 
-CLASSIFIER_VERSION = "1.2.0"
+CLASSIFIER_VERSION = "1.3.0"
 
 _I = re.IGNORECASE
 
