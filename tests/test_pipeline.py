@@ -260,3 +260,22 @@ def test_a_run_marks_an_earlier_run_whose_process_is_gone_as_interrupted(cli, eu
         assert row.status == "interrupted" and row.finished_at is not None
         assert str(gone.pid) in row.error
         assert s.execute(select(func.count()).select_from(Run).where(Run.status == "running")).scalar_one() == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--since", "2026-13-01"], "argument --since: '2026-13-01' is not a date (YYYY-MM-DD)"),
+    (["articles", "list", "--limit", "0"], "argument --limit: '0': must be 1 or more"),
+    (["classify", "--input", "-", "--threshold-weeks", "nan"],
+     "argument --threshold-weeks: 'nan' is not a finite number of weeks"),
+    (["classify", "--input", "-", "--threshold-weeks", "0"],
+     "argument --threshold-weeks: '0': must be more than 0 weeks"),
+    (["recheck", "--older-than-days", "-1"], "argument --older-than-days: '-1': must be 0 or more days"),
+    (["health", "--max-age", "soon"], "argument --max-age: 'soon' is not a number of seconds"),
+])
+def test_bad_arguments_are_refused_naming_the_option_and_value(args, message, capsys) -> None:
+    from monitor.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

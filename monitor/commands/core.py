@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from monitor.commands import CommandError, Context
+from monitor.commands.args import amount, iso_date, whole_number
 
 
 def register(sub: Any) -> None:
@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
         "send the feed's digest for the current period. Exit status 1 if any feed failed.",
     )
     p.add_argument("--feed", metavar="NAME", help="run only this feed")
-    p.add_argument("--since", metavar="YYYY-MM-DD", type=_date,
+    p.add_argument("--since", metavar="YYYY-MM-DD", type=iso_date,
                    help="search from this entry date instead of the watermark (a backfill)")
     p.add_argument("--no-send", action="store_true", help="store and open digests, but do not send them")
     p.set_defaults(func=cmd_run)
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
     lst = articles_sub.add_parser("list", help="list stored articles with their long-term verdict",
                                   description="Newest first: PMID, year, verdict, longest follow-up, title.")
     lst.add_argument("--feed", metavar="NAME", help="only articles of this feed")
-    lst.add_argument("--limit", metavar="N", type=_positive, default=20, help="at most N rows (default 20)")
+    lst.add_argument("--limit", metavar="N", type=whole_number, default=20, help="at most N rows (default 20)")
     lst.add_argument("--long-term", choices=("yes", "no", "unclear"), help="only this verdict")
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     lst.set_defaults(func=cmd_articles_list)
@@ -69,7 +69,7 @@ def register(sub: Any) -> None:
     )
     cl.add_argument("--input", "-i", default="-", metavar="IN.jsonl", help="input file, - for stdin (default)")
     cl.add_argument("--output", "-o", default="-", metavar="OUT.jsonl", help="output file, - for stdout (default)")
-    cl.add_argument("--threshold-weeks", type=float, default=26.0, metavar="N",
+    cl.add_argument("--threshold-weeks", type=amount("weeks", zero_ok=False), default=26.0, metavar="N",
                     help="follow-up at or beyond N weeks counts as long-term (default 26)")
     cl.set_defaults(func=cmd_classify)
 
@@ -82,21 +82,8 @@ def register(sub: Any) -> None:
     rc.set_defaults(func=cmd_reclassify)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 # -- run --------------------------------------------------------------------------------------

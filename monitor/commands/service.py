@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from monitor.commands import CommandError, Context
+from monitor.commands.args import amount
 
 
 def register(sub: Any) -> None:
@@ -28,20 +29,12 @@ def register(sub: Any) -> None:
         "if none ran here, any host) wrote its heartbeat within --max-age seconds (default 3 × "
         "LITMON_HEARTBEAT_SECONDS). Exit status 0 when healthy, 1 otherwise with the reason.",
     )
-    h.add_argument("--max-age", type=_seconds, metavar="SECONDS",
+    h.add_argument("--max-age", type=amount("seconds", zero_ok=False), metavar="SECONDS",
                    help="oldest acceptable heartbeat (default 3 × LITMON_HEARTBEAT_SECONDS)")
     h.add_argument("--quiet", "-q", action="store_true", help="print only problems")
     h.set_defaults(func=cmd_health)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
 
 
 def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.commands import CommandError, Context
+from monitor.commands.args import amount
 
 
 def register(sub: Any) -> None:
@@ -18,7 +19,7 @@ def register(sub: Any) -> None:
         "it under 'Corrections and retractions', and reports show the notice.",
     )
     rc.add_argument("--feed", metavar="NAME", help="only the records of this feed")
-    rc.add_argument("--older-than-days", metavar="N", type=_days, default=0.0,
+    rc.add_argument("--older-than-days", metavar="N", type=amount("days", zero_ok=True), default=0.0,
                     help="only records not checked in the last N days (default 0: all)")
     rc.set_defaults(func=cmd_recheck)
 
@@ -35,14 +36,6 @@ def register(sub: Any) -> None:
     im.set_defaults(func=cmd_import)
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 def cmd_recheck(args: argparse.Namespace, ctx: Context) -> int:
