@@ -57,7 +57,7 @@ from monitor.render import (
 from monitor.store import repo
 from monitor.store.db import session_scope
 from monitor.store.models import ArticleRow, Classification, FeedArticle, FeedRow, ReportRow, utcnow
-from monitor.studies import group_for_digest, study_ids
+from monitor.studies import group_for_digest, lead_key, study_ids
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -194,9 +194,6 @@ class StudyFacts:
     members: tuple[str, ...] = ()  # every record of the study in the feed, ``pmid`` first
 
 
-# Which record stands for a study (as in a digest): the publication, then the preprint, then the
-# registration; among equals the newest record.
-_SOURCE_RANK = {"pubmed": 0, "import": 1, "preprint": 2, "trial": 3}
 # A study's verdict is the strongest any of its records shows.
 _VERDICT_RANK = {"yes": 0, "unclear": 1, "no": 2, None: 3}
 
@@ -217,7 +214,7 @@ def feed_facts(session: Any, feed_id: int, threshold: float, until: datetime) ->
 def _merge(group: list[StudyFacts]) -> StudyFacts:
     if len(group) == 1:
         return group[0]
-    lead = min(group, key=lambda f: (_SOURCE_RANK.get(f.source, 9), -_numeric(f.pmid)))
+    lead = min(group, key=lambda f: lead_key(f.source, f.pmid))  # as a digest chooses
     weeks = [f.followup_weeks for f in group if f.followup_weeks is not None]
     return StudyFacts(
         pmid=lead.pmid, title=lead.title, year=lead.year,
@@ -229,11 +226,6 @@ def _merge(group: list[StudyFacts]) -> StudyFacts:
         first_seen=min(f.first_seen for f in group), url=lead.url, source=lead.source,
         members=(lead.pmid, *sorted(f.pmid for f in group if f is not lead)),
     )
-
-
-def _numeric(text: str) -> int:
-    digits = re.sub(r"\D", "", text)
-    return int(digits) if digits else 0
 
 
 def _record_facts(session: Any, feed_id: int, threshold: float, until: datetime) -> list[StudyFacts]:

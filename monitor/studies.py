@@ -41,6 +41,12 @@ from monitor.store.models import (
 
 # Shown first when a study has several records in one digest.
 _SOURCE_RANK = {"pubmed": 0, "import": 1, "preprint": 2, "trial": 3}
+
+
+def lead_key(source: str | None, record_id: str) -> tuple[int, int]:
+    """Sort key of the record that stands for its study (smallest first): the publication,
+    then the preprint, then the registration; among equals the newest (highest) id."""
+    return _SOURCE_RANK.get(source or "pubmed", 9), -_numeric(record_id)
 _MIN_TITLE = 40  # shorter titles are too often shared by different studies
 
 
@@ -265,7 +271,7 @@ def group_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
         here_views = [views[p] for p in here if p in views]
         if not here_views:
             continue
-        primary = min(here_views, key=lambda v: (_SOURCE_RANK.get(v.source, 9), -_numeric(v.pmid)))
+        primary = min(here_views, key=lambda v: lead_key(v.source, v.pmid))
         others = [views[m] for m in all_members[study] if m in views and m != primary.pmid]
         history = tuple(
             HistoryEntry(source=v.source, record_id=v.pmid, url=record_url(v.source, v.pmid, v.doi),
@@ -362,7 +368,7 @@ def first_for_digest(session: Any, feed_id: int | None, pmids: Sequence[str], th
             here_rows = [light[p] for p in here if p in light]
             if not here_rows:
                 continue
-            primary = min(here_rows, key=lambda r: (_SOURCE_RANK.get(r[1] or "pubmed", 9), -_numeric(r[0])))
+            primary = min(here_rows, key=lambda r: lead_key(r[1], r[0]))
             here_set = set(here)
             total += 1
             long_term += primary[2] == "yes"
