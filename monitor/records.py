@@ -287,7 +287,7 @@ def _fast_frozen_init(cls: type) -> None:
     """Give a frozen slots dataclass an ``__init__`` that sets the slots through their member
     descriptors: same signature, defaults and result as the generated one (which goes through
     ``object.__setattr__`` per field), about twice as fast. The parser builds some 45 of these
-    objects per article. Also a ``__reduce__`` that pickles by calling it."""
+    objects per article."""
     ns: dict[str, Any] = {"_MISSING": dataclasses.MISSING}
     params: list[str] = []
     body: list[str] = []
@@ -308,14 +308,6 @@ def _fast_frozen_init(cls: type) -> None:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__dict__["__init__"].__doc__
     cls.__init__ = init  # type: ignore[misc]
-    # Pickled as a call of the class with the field values (one tuple), not through the
-    # per-field __setstate__ loop of frozen slots dataclasses: 4x faster to load, which is
-    # what handing parsed batches between processes costs.
-    ns["_cls"] = cls
-    values = "".join(f"self.{f.name}, " for f in dataclasses.fields(cls))
-    exec(f"def __reduce__(self):\n    return _cls, ({values})", ns)
-    ns["__reduce__"].__qualname__ = f"{cls.__qualname__}.__reduce__"
-    cls.__reduce__ = ns["__reduce__"]  # type: ignore[method-assign]
 
 
 for _cls in (Author, AbstractSection, MeshQualifier, MeshHeading, PublicationType,
