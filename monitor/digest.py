@@ -34,7 +34,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.engine import Engine
 
 from monitor.config import Settings
@@ -125,20 +125,22 @@ class DigestContent:
         return sum(1 for s in self.studies if s.is_update)
 
 
-def content_for(session: Any, feed: Feed, period: str, pmids: Sequence[str], *,
-                flagged: Sequence[str] = (), digest_id: int | None = None,
-                scope: Any | None = None) -> DigestContent:
+def content_for(session: Any, feed: Feed, period: str, records: Sequence[str] | Select[Any], *,
+                flagged: Sequence[str] = (), digest_id: int | None = None) -> DigestContent:
     """The digest's studies: records of one study grouped into one item (monitor.studies).
 
-    Only the first ``feed.digest.max_items`` studies in reading order are loaded; ``counts``
-    holds the figures of all of them. ``scope``: a SELECT of exactly ``pmids`` (see
-    ``monitor.studies.first_for_digest``).
+    ``records``: the record ids, or a SELECT of them (a digest's ``feed_article`` rows), which
+    the light columns are then read joined to (``monitor.studies.first_for_digest``). Only the
+    first ``feed.digest.max_items`` studies in reading order are loaded; ``counts`` holds the
+    figures of all of them.
     """
     from monitor.studies import first_for_digest
 
+    scope = records if isinstance(records, Select) else None
+    pmids = list(session.execute(scope).scalars()) if scope is not None else list(records)
     row = repo.feed_by_name(session, feed.name)
     feed_id = row.id if row is not None else None
-    studies, counts = first_for_digest(session, feed_id, list(pmids), feed.long_term_threshold_weeks,
+    studies, counts = first_for_digest(session, feed_id, pmids, feed.long_term_threshold_weeks,
                                        digest_id, feed.digest.max_items, scope=scope)
     flagged_views = [dataclasses.replace(v, newly_flagged=True)
                      for v in load_studies(session, list(flagged), feed.long_term_threshold_weeks)]
@@ -247,28 +249,18 @@ def subject_for(settings: Settings, content: DigestContent) -> str:
 
 # -- the outbox row ---------------------------------------------------------------------------
 
-def _unannounced_q(feed_id: int) -> Any:
+def _unannounced(feed_id: int) -> Select[Any]:
+    """The feed's records no digest has announced yet."""
     return select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
                                           FeedArticle.digest_id.is_(None))  # type: ignore[union-attr]
 
 
-def _unannounced(session: Any, feed_id: int) -> list[str]:
-    return list(session.execute(_unannounced_q(feed_id)).scalars())
-
-
 def _has_unannounced(session: Any, feed_id: int) -> bool:
-    return session.execute(
-        select(FeedArticle.pmid).where(FeedArticle.feed_id == feed_id,  # type: ignore[arg-type]
-                                       FeedArticle.digest_id.is_(None)).limit(1)  # type: ignore[union-attr]
-    ).first() is not None
+    return session.execute(_unannounced(feed_id).limit(1)).first() is not None
 
 
-def _digest_q(digest_id: int) -> Any:
+def _digest_records(digest_id: int) -> Select[Any]:
     return select(FeedArticle.pmid).where(FeedArticle.digest_id == digest_id)  # type: ignore[arg-type]
-
-
-def _digest_pmids(session: Any, digest_id: int) -> list[str]:
-    return list(session.execute(_digest_q(digest_id)).scalars())
 
 
 def _flag_pending(session: Any, feed_id: int) -> list[str]:
@@ -324,9 +316,8 @@ def open_digest(session: Any, feed: Feed, feed_row: FeedRow, run: Run, now: date
         .where(FeedArticle.feed_id == feed_row.id, FeedArticle.flag_pending.is_(True))  # type: ignore[arg-type,attr-defined]
         .values(flag_digest_id=digest.id, flag_pending=False)
     )
-    content = content_for(session, feed, period, _digest_pmids(session, digest.id),
-                          flagged=_digest_flagged(session, digest.id), digest_id=digest.id,
-                          scope=_digest_q(digest.id))
+    content = content_for(session, feed, period, _digest_records(digest.id),
+                          flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
     digest.message_id = message_id_for(feed.name, period, digest.id, None)
     digest.item_count, digest.long_term_count = content.total, content.long_term_count
     digest.subject = subject_for(Settings(), content)
@@ -341,10 +332,9 @@ def preview_next(session: Any, feed: Feed) -> DigestContent:
     """What the next digest would hold now: the feed's articles no digest has announced."""
     row = repo.feed_by_name(session, feed.name)
     known = row is not None and row.id is not None
-    pmids = _unannounced(session, row.id) if known else []
     flagged = _flag_pending(session, row.id) if known else []
-    return content_for(session, feed, "next", pmids, flagged=flagged,
-                       scope=_unannounced_q(row.id) if known else None)
+    return content_for(session, feed, "next", _unannounced(row.id) if known else [],
+                       flagged=flagged)
 
 
 def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
@@ -362,9 +352,8 @@ def find_digest(session: Any, feed: Feed, period: str) -> Digest | None:
 
 def stored_content(session: Any, feed: Feed, digest: Digest) -> DigestContent:
     assert digest.id is not None
-    return content_for(session, feed, digest.period, _digest_pmids(session, digest.id),
-                       flagged=_digest_flagged(session, digest.id), digest_id=digest.id,
-                       scope=_digest_q(digest.id))
+    return content_for(session, feed, digest.period, _digest_records(digest.id),
+                       flagged=_digest_flagged(session, digest.id), digest_id=digest.id)
 
 
 # -- delivery ---------------------------------------------------------------------------------
