@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from monitor.store.db import make_engine, session_scope, upgrade
+from monitor.store.db import session_scope
 from monitor.store.models import ArticleRow, Classification, Digest, FeedArticle, FeedRow, Run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,14 +167,10 @@ def litmon(rel_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Li
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    """An engine on the test database with the schema at head (the subprocesses share it)."""
-    engine = make_engine(database_url)
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def db(engine: Engine) -> Engine:
+    """tests/conftest.py's ``engine`` (schema at head) under this suite's name: the litmon
+    subprocesses share its database."""
+    return engine
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
