@@ -4,8 +4,11 @@ search the window → fetch only PMIDs not stored yet, in batches → classify �
 transaction per batch → link, record the run, advance the watermark and open the digest in one
 last transaction. While a batch is classified and stored, the next one is fetched in a
 background thread (one batch ahead at most; ``_FetchAhead``), so a backfill waits for NCBI's
-3 requests/s or for its own work, not for the sum of both. The watermark moves only when every step succeeded; a failed run records its
-error and leaves it where it was, so the next run searches the same window again.
+3 requests/s or for its own work, not for the sum of both.
+
+The watermark moves only when every step succeeded; a failed run records its error and leaves
+it where it was, so the next run searches the same window again. A failed trials/preprints
+source does not fail the run: it keeps its own watermark and is asked again next run.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class RunReport:
     @property
     def source_errors(self) -> str | None:
         """'trials: <error>' for each other source that failed in a run that stands."""
-        failed = [f"{name}: {c.error}" for name, c in self.other.items() if getattr(c, "error", None)]
+        failed = [f"{name}: {c.error}" for name, c in self.other.items() if c.error is not None]
         return "; ".join(failed) or None
 
     def summary(self) -> str:
