@@ -13,6 +13,8 @@ source does not fail the run: it keeps its own watermark and is asked again next
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import socket
@@ -270,11 +272,16 @@ class _FetchAhead:
 
 
 def _fetch_function(source: PubMedSource, cancel: threading.Event) -> Callable[[list[str]], ParsedBatch]:
-    from monitor.pubmed.client import EutilsClient
-
-    if isinstance(source, EutilsClient):
-        return lambda batch: source.fetch(batch, cancel=cancel)
-    return source.fetch
+    """``source.fetch``, given ``cancel`` when it takes one (EutilsClient does: a fetch ahead
+    still waiting for its turn at the rate limit, or retrying, gives up when the run ends)."""
+    fetch: Callable[..., ParsedBatch] = source.fetch
+    try:
+        takes_cancel = "cancel" in inspect.signature(fetch).parameters
+    except (TypeError, ValueError):  # a callable without a signature Python can read
+        takes_cancel = False
+    if takes_cancel:
+        return functools.partial(fetch, cancel=cancel)
+    return fetch
 
 
 def _finish_success(session: Any, feed: Feed, feed_id: int, run_id: int, report: RunReport,

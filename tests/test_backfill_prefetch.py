@@ -137,3 +137,24 @@ def test_a_store_error_cancels_the_fetch_ahead_and_the_run_ends_at_once(engine, 
     assert len(eutils_server.requests("efetch")) == 2  # no retry after the cancel
     assert stored(engine) == set() and watermark(engine) is None
     assert fetch_threads() == []
+
+
+def test_any_source_whose_fetch_takes_cancel_is_told_when_the_run_ends(engine, eutils_server) -> None:
+    """Not only EutilsClient: a source whose fetch takes ``cancel`` gets the run's event, set
+    once the run is over (a fetch still waiting then gives up); one without it is called as
+    before (the FakePubMed tests above)."""
+    events: list[threading.Event] = []
+
+    class Cancellable(FakePubMed):
+        def fetch(self, pmids: list[str], *, cancel: threading.Event | None = None) -> ParsedBatch:  # type: ignore[override]
+            assert cancel is not None
+            events.append(cancel)
+            assert not cancel.is_set()  # the run is still going
+            return super().fetch(pmids)
+
+    source = Cancellable(articles(eutils_server))
+    report = run_feed(engine, settings(), FEED, source, now=NOW, classify=stub_classify)
+    assert report.ok, report.error
+    assert len(events) == len(source.calls) == 5
+    assert len({id(e) for e in events}) == 1 and events[0].is_set()
+    assert fetch_threads() == []
