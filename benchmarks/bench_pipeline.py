@@ -3,13 +3,15 @@
     .venv/bin/python benchmarks/bench_pipeline.py [--records 20000] [--batch 500] [--no-postgres]
                                                   [--overlap [--workers 2]]
 
-The same bytes (real fixture records replicated under new PMIDs, cut into EFetch-sized
-PubmedArticleSet documents of --batch records) go through:
+The same bytes (real fixture records replicated under new PMIDs, DOIs and PMCIDs, cut into
+EFetch-sized PubmedArticleSet documents of --batch records) go through:
 
   Bio.Entrez.read            the reference: parsing alone (each result dropped after its document)
   parse                      monitor.pubmed.parse.parse_batch
   classify                   monitor.classify.classify_article (threshold 26 weeks)
-  store SQLite / PostgreSQL  upsert + classifications + feed links, one transaction per batch
+  store SQLite / PostgreSQL  what a run writes per batch (monitor.runs.store_parsed): records,
+                             classifications, feed links, deletions, study links; one
+                             transaction per batch
 
 Like a run (monitor/runs.py), the documents go one at a time through parse, classify and store,
 so only one batch is in memory; each stage's CPU and wall time is summed over the documents.
@@ -33,6 +35,7 @@ import argparse
 import gc
 import io
 import os
+import re
 import sys
 import tempfile
 import time
@@ -47,10 +50,25 @@ from bench_parse import _PMID, HEADER, real_records  # noqa: E402
 
 from monitor.classify import classify_article  # noqa: E402
 from monitor.pubmed.parse import parse_batch  # noqa: E402
+from monitor.records import ParsedBatch  # noqa: E402
+from monitor.runs import store_parsed  # noqa: E402
 from monitor.store import repo  # noqa: E402
 from monitor.store.db import make_engine, session_scope, upgrade  # noqa: E402
 
 PG_URL = os.environ.get("LITMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# The DOI and PMCID of a record (ArticleId, ELocationID): each copy gets its own, or the run's
+# study linking (monitor.studies.link_records) would rightly take all copies of one record for
+# one study and grow it without end, which no real feed does.
+_IDS = re.compile(rb'(<(?:ArticleId IdType="(?:doi|pmc)"|ELocationID EIdType="doi"[^>]*)>)([^<]+)(<)')
+
+
+def copy_of(record: bytes, i: int, first: bool) -> bytes:
+    """Record ``i`` of the replicated set: a new PMID, and (after the first copy of each real
+    record) DOIs and PMCIDs of its own."""
+    record = _PMID.sub(rb"\g<1>%d\g<2>" % (70_000_000 + i), record, count=1)
+    return record if first else _IDS.sub(rb"\g<1>\g<2>.c%d\g<3>" % i, record)
 
 
 def documents(n: int, batch: int) -> list[bytes]:
@@ -59,7 +77,7 @@ def documents(n: int, batch: int) -> list[bytes]:
     for start in range(0, n, batch):
         parts = [HEADER]
         for i in range(start, min(n, start + batch)):
-            parts.append(_PMID.sub(rb"\g<1>%d\g<2>" % (70_000_000 + i), base[i % len(base)], count=1))
+            parts.append(copy_of(base[i % len(base)], i, i < len(base)))
         parts.append(b"</PubmedArticleSet>\n")
         docs.append(b"".join(parts))
     return docs
@@ -81,10 +99,9 @@ class Store:
             self.feed_id = repo.ensure_feed(s, "bench", "bench", "bench").id
 
     def batch(self, articles, results) -> None:  # type: ignore[no-untyped-def]
+        """What a run writes for one batch (monitor.runs.store_parsed), one transaction."""
         with session_scope(self.engine) as s:
-            repo.upsert_articles(s, articles)
-            repo.save_classifications(s, [(a.pmid, r) for a, r in zip(articles, results, strict=True)])
-            repo.link_to_feed(s, self.feed_id, sorted(a.pmid for a in articles), None)
+            store_parsed(s, self.feed_id, None, ParsedBatch(articles=tuple(articles)), results)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -217,20 +217,42 @@ def _store_batch(engine: Engine, feed: Feed, feed_id: int, run_id: int, batch: l
                  parsed: ParsedBatch, report: RunReport,
                  classify: Callable[[Article, float], Any]) -> None:
     """Classify one fetched batch and store it in one transaction."""
-    from monitor.studies import link_records
-
-    classified = [(a, classify(a, feed.long_term_threshold_weeks)) for a in parsed.articles]
+    results = [classify(a, feed.long_term_threshold_weeks) for a in parsed.articles]
     returned = {a.pmid for a in parsed.articles}
     with session_scope(engine) as session:
-        upserted = repo.upsert_articles(session, parsed.articles)
-        repo.save_classifications(session, [(a.pmid, r) for a, r in classified])
-        report.linked += repo.link_to_feed(session, feed_id, sorted(returned), run_id)
-        report.deleted += repo.mark_deleted(session, list(parsed.deleted_pmids))
-        link_records(session, sorted(returned))
+        stored = store_parsed(session, feed_id, run_id, parsed, results)
     report.fetched += len(parsed.articles)
-    report.new += len(upserted.new)
-    report.updated += len(upserted.updated)
+    report.new += len(stored.new)
+    report.updated += len(stored.updated)
+    report.linked += stored.linked
+    report.deleted += stored.deleted
     report.missing.extend(p for p in batch if p not in returned and p not in parsed.deleted_pmids)
+
+
+@dataclass
+class StoredBatch:
+    new: list[str]
+    updated: list[str]
+    linked: int  # feed links made
+    deleted: int  # records marked deleted
+
+
+def store_parsed(session: Any, feed_id: int, run_id: int | None, parsed: ParsedBatch,
+                 results: Sequence[Any]) -> StoredBatch:
+    """Everything a run writes for one fetched batch, inside the caller's transaction: the
+    records (new or revised), their judgements, the feed's links, PubMed's deletions and the
+    study links. ``results``: the judgement of each of ``parsed.articles``, in order.
+    (benchmarks/bench_pipeline.py times this very function as its "store" stage.)"""
+    from monitor.studies import link_records
+
+    articles = parsed.articles
+    returned = sorted({a.pmid for a in articles})
+    upserted = repo.upsert_articles(session, articles)
+    repo.save_classifications(session, [(a.pmid, r) for a, r in zip(articles, results, strict=True)])
+    linked = repo.link_to_feed(session, feed_id, returned, run_id)
+    deleted = repo.mark_deleted(session, list(parsed.deleted_pmids))
+    link_records(session, returned)
+    return StoredBatch(upserted.new, upserted.updated, linked, deleted)
 
 
 class _FetchAhead:
