@@ -75,14 +75,15 @@ class ArticleRow(SQLModel, table=True):
     pub_date_text: str | None = None
     entrez_date: date | None = None
     doi: str | None = Field(default=None, index=True)
-    pmcid: str | None = None
+    pmcid: str | None = Field(default=None, index=True)  # study linking looks records up by it
     status: str | None = None
     retracted: bool = False
     has_notice: bool = False  # erratum, expression of concern, retraction...
     deleted: bool = False  # PubMed listed the PMID in DeleteCitation
     # Where the record came from: pubmed | preprint (Europe PMC, key PPR...) | trial
-    # (ClinicalTrials.gov, key NCT...) | import (a hand-made RIS entry without a PMID).
-    source: str = Field(default="pubmed", max_length=16,
+    # (ClinicalTrials.gov, key NCT...) | import (a hand-made RIS entry without a PMID). Indexed:
+    # study linking reads the few non-PubMed records once per stored batch.
+    source: str = Field(default="pubmed", max_length=16, index=True,
                         sa_column_kwargs={"server_default": text("'pubmed'")})
     checked_at: datetime | None = None  # last re-check against PubMed (corrections, retractions)
     flagged_at: datetime | None = None  # when a re-check found a new retraction/notice/deletion
