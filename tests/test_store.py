@@ -135,6 +135,70 @@ def test_record_hash_is_sha256_of_the_canonical_json_of_to_json() -> None:
         assert repo.record_hash(a, a.to_json()) == repo.record_hash(a, two_step) == repo.record_hash(a)
 
 
+def test_canonical_json_is_the_json_modules_text_for_every_kind_of_value() -> None:
+    """orjson writes records (canonical_json_bytes): its text must be the json module's, byte for
+    byte, for every code point, control characters, big ints, dates, nested records; values off
+    its fast path (a datetime, an int past 64 bits, a lone surrogate) fall back to the json
+    module, with its result or its error."""
+    import json
+    from datetime import date, datetime, timedelta, timezone
+
+    import pytest
+
+    from monitor.records import (
+        AbstractSection,
+        Article,
+        Author,
+        CommentCorrection,
+        HistoryDate,
+        MeshHeading,
+        MeshQualifier,
+        PubDate,
+        PublicationType,
+        canonical_json,
+        canonical_json_bytes,
+    )
+
+    def two_step(value: object) -> str:
+        is_record = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        data = dataclasses.asdict(value) if is_record else value  # type: ignore[call-overload]
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          default=lambda v: v.isoformat())
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    odd = "".join(map(chr, range(0x20))) + "\x7f\u2028\u2029\ufeff\"\\/<>&'😀"
+    values: list[object] = [
+        Article(pmid="1"),
+        Article(pmid=odd, title=every, keywords=(every[:3000], odd), languages=("eng",)),
+        Article(pmid="2", version=2**63 - 1, pub_date=PubDate(year=-(2**63), month=0,
+                                                             season="Spring", medline_date=odd)),
+        Article(pmid="3", version=2**64, pub_date=PubDate(year=10**30)),
+        Article(pmid="4", electronic_date=date(1, 1, 1), date_revised=date(9999, 12, 31),
+                history=(HistoryDate("entrez", date(999, 5, 6)), HistoryDate("pubmed", date(2020, 2, 29)))),
+        Article(pmid="5", electronic_date=datetime(2020, 1, 2, 3, 4, 5, 6,  # a datetime is a date
+                                                   tzinfo=timezone(timedelta(hours=5, seconds=3)))),
+        Article(pmid="6", kind="book", version=True),  # a bool where an int is declared
+        Article(pmid="7", issue={"b": 1, "a": [1, 2], "é": None}),  # type: ignore[arg-type]
+        Article(pmid="8", mesh=(MeshHeading("D", "U", True, (MeshQualifier(odd, "Q", True),)),),
+                authors=(Author(last_name="Ünïcødé", affiliations=("a", "b\u2028c")),
+                         Author(collective_name="Group")),
+                abstract=(AbstractSection("t <i>x</i>", "L", "METHODS"), AbstractSection("")),
+                publication_types=(PublicationType("Journal Article", "D016428"),),
+                comments_corrections=(CommentCorrection("RetractionIn", "src", "123"),)),
+        Author(last_name="x"), PubDate(year=2020), {"b": 1, "a": "ü"}, [1, "x", None],
+    ]
+    for value in values:
+        expected = two_step(value)
+        assert canonical_json(value) == expected
+        assert canonical_json_bytes(value) == expected.encode("utf-8")
+    surrogate = Article(pmid="9", title="lone \ud800")
+    assert canonical_json(surrogate) == two_step(surrogate)
+    with pytest.raises(UnicodeEncodeError):
+        canonical_json_bytes(surrogate)
+    with pytest.raises(TypeError):
+        canonical_json(Article(pmid="10", issue=object()))  # type: ignore[arg-type]
+
+
 def test_stored_record_is_the_hashed_json_and_reads_back(engine: Engine) -> None:
     articles = list(parse_batch((DATA / "pubmed1.xml").read_bytes()).articles)
     with session_scope(engine) as s:

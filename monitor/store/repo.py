@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
-from monitor.records import Article, canonical_json
+from monitor.records import Article, canonical_json_bytes
 from monitor.store.models import (
     ArticleRow,
     Classification,
@@ -87,9 +87,9 @@ def feed_by_name(session: Session, name: str) -> FeedRow | None:
 def record_hash(article: Article, record: str | dict[str, Any] | None = None) -> str:
     """sha256 of the canonical JSON of the record (pass ``record``, its canonical JSON text
     or its ``to_json()`` dict, if already serialised)."""
-    if not isinstance(record, str):
-        record = canonical_json(article if record is None else record)
-    return hashlib.sha256(record.encode("utf-8")).hexdigest()
+    if isinstance(record, str):
+        return hashlib.sha256(record.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json_bytes(article if record is None else record)).hexdigest()
 
 
 def stored_pmids(session: Session, pmids: Sequence[str]) -> set[str]:
@@ -178,8 +178,9 @@ def upsert_articles(session: Session, articles: Sequence[Article], *, _retry: bo
     now = utcnow()
     sha256 = hashlib.sha256
     for pmid, article in latest.items():
-        record = canonical_json(article)
-        digest = sha256(record.encode("utf-8")).hexdigest()
+        data = canonical_json_bytes(article)
+        digest = sha256(data).hexdigest()
+        record = data.decode("utf-8")
         old = existing.get(pmid)
         if old is None:
             fresh.append(_article_values(article, digest, record, now))
