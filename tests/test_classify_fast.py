@@ -17,7 +17,14 @@ import pytest
 from monitor.classify import core
 from monitor.classify import followup as fu
 from monitor.classify.domains import outcome_domains
-from monitor.classify.fastre import first3s, glued_firsts, lower, match_at, words_of
+from monitor.classify.fastre import (
+    digit_starts,
+    first3s,
+    glued_firsts,
+    lower,
+    match_at,
+    words_of,
+)
 from monitor.classify.profile import registry_ids
 from monitor.classify.relevance import relevance_of
 from monitor.classify.text import _ABBREV_DOT, _ends_with_abbrev
@@ -158,3 +165,17 @@ def test_quantity_values_with_the_shortcuts() -> None:
             assert fu._value(m) == _value_plain(m), m.group(0)
             n += 1
     assert n > 200
+
+
+def test_find_hits_with_the_shared_searches_finds_what_each_sentence_alone_gives() -> None:
+    """Quantity and label starts looked for once in the abstract and shared out to the
+    sentences: the same time points as every sentence searched on its own."""
+    for title, abstract in _texts():
+        low = lower(f"{title}\n{abstract}")
+        abstract_low = low[len(title) + 1:]
+        words = words_of(low)
+        sents = fu.sentences_of(title, abstract)
+        want = fu.find_hits(sents)
+        assert fu.find_hits(sents, abstract_low, words, digit_starts(abstract_low),
+                            first3s(words)) == want, title
+        assert fu.find_hits(sents, abstract_low, words) == want, title

@@ -11,7 +11,6 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import NamedTuple
@@ -690,17 +689,6 @@ class SentenceIndex:
                     out[body[j]].append(p - starts[j])
         return out
 
-    def digits(self, i: int, digits: list[int] | None) -> list[int] | None:
-        """The starts of the runs of \\d in sentence ``i``, shared out from ``digits``,
-        those of the abstract (fastre.digit_starts), when at hand; else None."""
-        s = self.sents[i]
-        if digits is None or self.low is None or s.is_title:
-            return None
-        a = s.start
-        lo = bisect_left(digits, a)
-        hi = bisect_left(digits, a + len(s.low), lo)
-        return [p - a for p in digits[lo:hi]]
-
     def contains(self, needles: tuple[str, ...]) -> bool:
         """May a sentence contain one of ``needles``? (False: none does.)"""
         if self.low is None:
@@ -848,19 +836,24 @@ def find_hits(
         h for h in _LABEL_HEADS if h[:3] in firsts)
     annual = index.contains(("annual", "yearly"))
     ages = index.contains((" at the",))
+    # Where a quantity or a label may start, looked for once in the whole abstract and
+    # shared out to its sentences (SentenceIndex.share): one search of each head per
+    # record, not per sentence; a sentence with no such place needs no unit test below.
+    qty_at = index.share(
+        lambda low: _qty_starts(low, numbers, digits if low is index.low else None))
+    label_at = index.share(lambda low: positions(low, labels)) if labels else None
     for i, sent in enumerate(sents):
         s = sent.text
         low = sent.low
-        # quantities and labels end or start with a unit: look for them only where one is
-        has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
-        if has_unit:
-            qty_here = _qty_starts(low, numbers, index.digits(i, digits))
-            if qty_here:
+        qty_here = qty_at[i]
+        label_here = label_at[i] if label_at is not None else None
+        if qty_here or label_here:
+            # quantities and labels end or start with a unit: look for them only where one is
+            has_unit = _UNIT_KEY_RE.search(low) is not None or _SHORT_UNIT.search(s) is not None
+            if has_unit and qty_here:
                 _quantity_hits(s, low, i, qty_here, hits)
-        if labels and (has_unit or "pod" in low):
-            label_at = positions(low, labels)
-            if label_at:
-                _label_hits(s, i, label_at, hits)
+            if label_here and (has_unit or "pod" in low):
+                _label_hits(s, i, label_here, hits)
         for m in ANNUAL_RE.finditer(s) if annual and ("annual" in low or "yearly" in low) else ():
             v = parse_number(m.group("n"))
             if v:
