@@ -199,6 +199,48 @@ def test_canonical_json_is_the_json_modules_text_for_every_kind_of_value() -> No
         canonical_json(Article(pmid="10", issue=object()))  # type: ignore[arg-type]
 
 
+def test_sqlite_fast_inserts_store_what_sqlalchemys_execute_stores(tmp_path: Path, monkeypatch: object) -> None:
+    """On SQLite the hot INSERTs go to the driver with values converted by SQLAlchemy's own
+    processors (repo._execute_rows): every stored value, as SQLite keeps it, is the one the plain
+    execute stores, on insert and on update (classifications replaced, links kept)."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from monitor.classify import classify_article
+
+    articles = list(parse_batch((DATA / "pubmed1.xml").read_bytes()).articles)
+    revised = [dataclasses.replace(a, title=a.title + " (revised)") for a in articles[::2]]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(repo, "utcnow", lambda: datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC))
+    dumps = []
+    try:
+        for fast in (True, False):
+            if not fast:
+                mp.setattr(repo, "_execute_rows", repo._execute_rows_by_sqlalchemy)
+            engine = make_engine(f"sqlite:///{tmp_path}/{fast}.db")
+            upgrade(engine)
+            counts = []
+            for batch, threshold in ((articles, 26.0), (revised, 52.0), (articles, 26.0)):
+                with session_scope(engine) as s:
+                    feed = repo.ensure_feed(s, f"f{threshold}", "F", "q").id
+                    got = repo.upsert_articles(s, batch)
+                    repo.save_classifications(
+                        s, [(a.pmid, classify_article(a, threshold_weeks=threshold)) for a in batch])
+                    linked = repo.link_to_feed(s, feed, [a.pmid for a in batch], None)
+                    counts.append((got.new, got.updated, got.unchanged, linked))
+            with engine.connect() as conn:
+                dumps.append((counts, {
+                    t: conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY rowid").all()
+                    for t in ("article", "classification", "feed_article")
+                }))
+            engine.dispose()
+    finally:
+        mp.undo()
+    assert dumps[0][1]["article"] and dumps[0][1]["classification"]
+    assert dumps[0] == dumps[1]
+
+
 def test_stored_record_is_the_hashed_json_and_reads_back(engine: Engine) -> None:
     articles = list(parse_batch((DATA / "pubmed1.xml").read_bytes()).articles)
     with session_scope(engine) as s:

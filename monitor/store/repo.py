@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, func, select, update
@@ -34,8 +35,12 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def _insert(session: Session, model: type[SQLModel]) -> Any:
+    return _dialect_insert(session.get_bind().dialect, model)
+
+
+def _dialect_insert(dialect: Any, model: type[SQLModel]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -64,6 +69,98 @@ def upsert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, An
         index_elements=conflict, set_={c: ins.excluded[c] for c in update_cols}
     )
     session.execute(stmt, rows)
+
+
+class _Plan:
+    """One INSERT compiled for a dialect, and how each of its parameters is bound."""
+
+    def __init__(self, stmt: Any, dialect: Any, keys: tuple[str, ...]) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+        self.sql: str = compiled.string
+        self.names: list[str] = list(compiled.positiontup or ())
+        # SQLAlchemy's own conversion of each value (DATE and DateTime to text, bool to int, JSON
+        # to text ...), the function its execute would call for the same parameter.
+        self.processors = [compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
+                           for n in self.names]
+        # Columns left out of the rows (article.source): the column's scalar default, as an
+        # execute would put in.
+        self.defaults: dict[str, Any] = {}
+        for name in self.names:
+            if name not in keys:
+                default = stmt.table.c[name].default
+                if default is None or not default.is_scalar:
+                    raise ValueError(f"{name}: no value and no scalar default")
+                self.defaults[name] = default.arg
+        per_row = max(1, len(self.names))
+        self.page = min(dialect.insertmanyvalues_page_size,
+                        dialect.insertmanyvalues_max_parameters // per_row)
+        group = "(" + ", ".join("?" * len(self.names)) + ")"
+        head, found, tail = self.sql.partition(f" VALUES {group}")
+        self.multi: tuple[str, str, str] | None = (head + " VALUES ", group, tail) if found else None
+
+
+def _execute_rows_by_sqlalchemy(session: Session, key: str, build: Any,
+                                rows: list[dict[str, Any]], constants: dict[str, Any], *,
+                                returning: bool = False) -> list[Any]:
+    """``_execute_rows`` the plain way: SQLAlchemy's execute, one parameter dict per row."""
+    result = session.execute(build(session.get_bind().dialect), [row | constants for row in rows])
+    return list(result.all()) if returning else []
+
+
+@lru_cache(maxsize=64)
+def _plan(key: str, dialect: Any, keys: tuple[str, ...], build: Any) -> _Plan:
+    return _Plan(build(dialect), dialect, keys)
+
+
+def _execute_rows(session: Session, key: str, build: Any, rows: list[dict[str, Any]],
+                  constants: dict[str, Any], *, returning: bool = False) -> list[Any]:
+    """Execute the INSERT ``build(dialect)`` for ``rows`` (dicts of the same keys), each row
+    completed by ``constants``; the rows RETURNING gave, if ``returning``.
+
+    PostgreSQL: SQLAlchemy's executemany, as it was. SQLite (positional ``?`` parameters): the
+    same statement, compiled once per process (``key`` names it), executed on the driver; each
+    value is converted by the processor SQLAlchemy's execute would use, but the constants (the
+    batch's one timestamp) once per batch instead of once per row, and without SQLAlchemy's
+    per-row parameter dicts. That work was half the store's CPU besides the JSON. With
+    RETURNING, the rows go as one multi-row VALUES per page, as SQLAlchemy's insertmanyvalues
+    would send them (sqlite3's executemany returns no rows); without, as one executemany.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.paramstyle != "qmark":
+        return _execute_rows_by_sqlalchemy(session, key, build, rows, constants,
+                                           returning=returning)
+    plan = _plan(key, dialect, tuple(rows[0]) + tuple(constants), build)
+    # Per parameter: (None, value) for a constant, converted here once; (name, processor or
+    # None) for a value of the row. Processors take None too, as in SQLAlchemy (JSON: 'null').
+    spec: list[tuple[str | None, Any]] = []
+    for name, process in zip(plan.names, plan.processors, strict=True):
+        if name in constants or name in plan.defaults:
+            value = constants[name] if name in constants else plan.defaults[name]
+            spec.append((None, value if process is None else process(value)))
+        else:
+            spec.append((name, process))
+    params = [
+        tuple(
+            arg if name is None else row[name] if arg is None else arg(row[name])
+            for name, arg in spec
+        )
+        for row in rows
+    ]
+    if not returning:
+        connection.exec_driver_sql(plan.sql, params)
+        return []
+    if plan.multi is None:
+        raise ValueError(f"{key}: cannot send as multi-row VALUES: {plan.sql}")
+    head, group, tail = plan.multi
+    out: list[Any] = []
+    for start in range(0, len(params), plan.page):
+        page = params[start : start + plan.page]
+        sql = head + ", ".join([group] * len(page)) + tail
+        out.extend(connection.exec_driver_sql(sql, tuple(v for p in page for v in p)).all())
+    return out
 
 
 # -- feeds ------------------------------------------------------------------------------------
@@ -118,7 +215,7 @@ class _JSONText(TypeDecorator[Any]):
         return None  # SQLite keeps JSON as text
 
 
-def _article_values(article: Article, digest: str, record: str, now: Any) -> dict[str, Any]:
+def _article_values(article: Article, digest: str, record: str) -> dict[str, Any]:
     return {
         "pmid": article.pmid,
         "version": article.version,
@@ -135,9 +232,12 @@ def _article_values(article: Article, digest: str, record: str, now: Any) -> dic
         "deleted": False,
         "record": record,
         "record_hash": digest,
-        "created_at": now,
-        "updated_at": now,
     }
+
+
+def _article_insert(dialect: Any) -> Any:
+    stmt = _dialect_insert(dialect, ArticleRow).values(record=bindparam("record", type_=_JSONText()))
+    return stmt.on_conflict_do_nothing().returning(ArticleRow.pmid)
 
 
 @dataclass
@@ -183,12 +283,12 @@ def upsert_articles(session: Session, articles: Sequence[Article], *, _retry: bo
         record = data.decode("utf-8")
         old = existing.get(pmid)
         if old is None:
-            fresh.append(_article_values(article, digest, record, now))
+            fresh.append(_article_values(article, digest, record))
         elif article.version < old[0] or old[1] == digest:
             result.unchanged.append(pmid)
         else:
-            values = _article_values(article, digest, record, now)
-            del values["created_at"]
+            values = _article_values(article, digest, record)
+            values["updated_at"] = now
             values["b_pmid"] = values.pop("pmid")
             changed.append(values)
             result.updated.append(pmid)
@@ -201,9 +301,9 @@ def upsert_articles(session: Session, articles: Sequence[Article], *, _retry: bo
         )
     if not fresh:
         return result
-    stmt = _insert(session, ArticleRow).values(record=bindparam("record", type_=_JSONText()))
-    stmt = stmt.on_conflict_do_nothing().returning(ArticleRow.pmid)
-    inserted = {p for (p,) in session.execute(stmt, fresh)}
+    inserted = {p for (p,) in _execute_rows(session, "article", _article_insert, fresh,
+                                            {"created_at": now, "updated_at": now},
+                                            returning=True)}
     result.new.extend(v["pmid"] for v in fresh if v["pmid"] in inserted)
     lost = [latest[v["pmid"]] for v in fresh if v["pmid"] not in inserted]
     if lost and _retry:  # another process stored them a moment ago: compare with its rows
@@ -262,13 +362,25 @@ def save_classifications(session: Session, items: Sequence[tuple[str, Any]]) -> 
             "outcome_domains": list(result.outcome_domains),
             "registry_ids": list(result.registry_ids),
             "details": result.to_json(),
-            "classified_at": now,
         }
         for pmid, result in items
     ]
     # Keyed by (pmid, threshold): one article judged twice in a batch keeps the last judgement.
     unique = list({(r["pmid"], r["threshold_weeks"]): r for r in rows}.values())
-    upsert_rows(session, Classification, unique, ["pmid", "threshold_weeks"])
+    _execute_rows(session, "classification", _classification_upsert, unique, {"classified_at": now})
+
+
+_CLASSIFICATION_CONFLICT = ["pmid", "threshold_weeks"]
+_CLASSIFICATION_UPDATE = ["version", "long_term", "longest_followup_weeks", "evidence", "reason",
+                          "design", "sample_size", "relevance", "outcome_domains", "registry_ids",
+                          "details", "classified_at"]
+
+
+def _classification_upsert(dialect: Any) -> Any:
+    """INSERT ... ON CONFLICT (pmid, threshold_weeks) DO UPDATE every other column."""
+    ins = _dialect_insert(dialect, Classification)
+    return ins.on_conflict_do_update(index_elements=_CLASSIFICATION_CONFLICT,
+                                     set_={c: ins.excluded[c] for c in _CLASSIFICATION_UPDATE})
 
 
 def classification_for(session: Session, pmid: str, threshold_weeks: float) -> Classification | None:
@@ -282,10 +394,18 @@ def classification_for(session: Session, pmid: str, threshold_weeks: float) -> C
 # -- feed links -------------------------------------------------------------------------------
 
 def link_to_feed(session: Session, feed_id: int, pmids: Iterable[str], run_id: int | None) -> int:
-    now = utcnow()
-    rows = [{"feed_id": feed_id, "pmid": p, "first_seen_at": now, "first_run_id": run_id,
-             "digest_id": None} for p in pmids]
-    return insert_ignore(session, FeedArticle, rows)
+    """Link the PMIDs to the feed (once: the first link stays); how many links are new."""
+    batch = {"feed_id": feed_id, "first_seen_at": utcnow(), "first_run_id": run_id,
+             "digest_id": None}
+    return len(_execute_rows(session, "feed_article", _feed_link_insert,
+                             [{"pmid": p} for p in pmids], batch, returning=True))
+
+
+def _feed_link_insert(dialect: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the key: counts rows really inserted, as
+    insert_ignore does."""
+    stmt = _dialect_insert(dialect, FeedArticle).on_conflict_do_nothing()
+    return stmt.returning(*FeedArticle.__table__.primary_key.columns)  # type: ignore[attr-defined]
 
 
 def linked_pmids(session: Session, feed_id: int, pmids: Sequence[str]) -> set[str]:
