@@ -53,6 +53,8 @@ def _texts() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("text", [
     "plain ascii words_and 12 numbers, x2 and 5mg.", "tab\tand\x1cfile\x1fseparators\x0b",
     "\u00e9t\u00e9 \u03b2-blocker \u00b5g \u2013 dash\u00a0nbsp \u0660\u0661 digits", "",
+    "caf\u00e9_au_lait x\u00b1y 5\u00d73 a\u2028b c\x85d e\u3000f \u00b2\u2082 \ud800lone \u00e9\udfff",
+    "\u0130stanbul \u212aelvin \ufb01ne \u1e9e \u00e9\u0301 \u2160 \u00bd",
 ])
 def test_words_of_is_the_runs_of_word_characters(text: str) -> None:
     assert words_of(text) == set(re.findall(r"\w+", text))
@@ -89,10 +91,31 @@ def test_gated_sentence_scan_finds_what_a_search_of_every_sentence_finds() -> No
         sents = fu.sentences_of(title, abstract)
         scan = core._SentenceScan(sents, abstract_low, first3s(words),
                                   glued_firsts(abstract_low, words))
+        # the title gated too: its words and glued places are those of the whole text
+        scan_all = core._SentenceScan(sents, abstract_low, first3s(words),
+                                      glued_firsts(low, words), low)
+        assert scan_all.title_gated or not title.strip(), title
         for pattern, heads in pairs:
-            got = [[m.span() for m in ms] for ms in scan.finditer(pattern, heads)]
             want = [[m.span() for m in pattern.finditer(s.low)] for s in sents]
-            assert got == want, (pattern.pattern[:40], title)
+            for sc in (scan, scan_all):
+                got = [[m.span() for m in ms] for ms in sc.finditer(pattern, heads)]
+                assert got == want, (pattern.pattern[:40], title)
+
+
+def test_head_set_gives_the_heads_present_gives() -> None:
+    from monitor.classify.fastre import HeadSet, keyed, present
+
+    for heads in (core._OVER_TIME_HEADS, core._SHORT_TERM_HEADS, core._BEFORE_AFTER_HEADS,
+                  core._LONG_TERM_HEADS, ("at ", "5-a", "pre", "prior", "pre-x")):
+        hs = HeadSet(heads)
+        assert hs.present(None) == heads
+        for title, abstract in _texts()[:80]:
+            low = lower(f"{title}\n{abstract}")
+            words = words_of(low)
+            firsts, glued = first3s(words), glued_firsts(low, words)
+            for more in (glued, set()):
+                got = hs.present(firsts, more)
+                assert sorted(got) == sorted(present(keyed(heads), firsts, more)), title
 
 
 def test_quantity_matches_read_from_the_lower_cased_sentence_are_qty_re_matches() -> None:

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 from . import followup as fu
 from .domains import outcome_domains
 from .fastre import (
+    HeadSet,
     digit_starts,
     first3s,
     glued_firsts,
-    keyed,
     lower,
     match_at,
     positions,
-    present,
     words_of,
 )
 from .profile import design_of, registry_ids, sample_size
@@ -177,6 +176,10 @@ _BACKGROUND_HEADS = (
     "studies", "trials", "research", "literature", "reports",
 )
 
+# the same, indexed for _SentenceScan
+_LONG_TERM_HEADSET, _BEFORE_AFTER_HEADSET, _OVER_TIME_HEADSET, _SHORT_TERM_HEADSET = map(
+    HeadSet, (_LONG_TERM_HEADS, _BEFORE_AFTER_HEADS, _OVER_TIME_HEADS, _SHORT_TERM_HEADS))
+
 _WEAK_OVER = {"develo"}  # _norm("developed")
 
 _KIND_RANK = {
@@ -274,7 +277,7 @@ def classify(
             post = False
     else:
         long_term, evidence, reason, post = _no_time_point(
-            sents, design, mesh_l, abstract_low, words, firsts
+            sents, design, mesh_l, abstract_low, words, firsts, low
         )
 
     relevance = relevance_of(full, low, firsts)
@@ -303,55 +306,70 @@ class _SentenceScan:
     where one of its heads occurs: the heads are looked for once in the whole lower-cased
     abstract (``abstract_low``) and the occurrences shared out to the sentences.
 
-    ``firsts``, ``glued``: the first three characters of every word of the text the
-    abstract was cut from, and of every place in the abstract where a letter is glued to a
-    digit (fastre.first3s and fastre.glued_firsts), when at hand: the patterns begin with
-    ``(?<![a-z])`` and a letter, so in the abstract only the heads beginning so are looked
-    for (a title searched on its own is searched for all)."""
+    ``firsts``, ``glued``: the first three characters of every word of ``low``, the
+    lower-cased text the abstract was cut from, and of every place in it where a letter is
+    glued to a digit (fastre.first3s and fastre.glued_firsts), when at hand: the patterns
+    begin with ``(?<![a-z])`` and a letter, so in the abstract only the heads beginning so
+    are looked for. So too in the title, when its lower-cased text is a piece of ``low``
+    after a space (so that its words are words of ``low``); else it is searched for all.
+    ``index``: fu.SentenceIndex(sents, abstract_low), when at hand."""
 
     def __init__(
         self, sents: list[fu.Sentence], abstract_low: str | None, firsts: set[str] | None = None,
-        glued: set[str] | None = None,
+        glued: set[str] | None = None, low: str | None = None,
+        index: fu.SentenceIndex | None = None,
     ) -> None:
         self.sents = sents
-        self.index = fu.SentenceIndex(sents, abstract_low)
+        self.index = index if index is not None else fu.SentenceIndex(sents, abstract_low)
         self.firsts = firsts
         self.glued = glued or set()
+        self.title_gated = False
+        if firsts is not None and low is not None and sents and sents[0].is_title:
+            t = sents[0].low
+            p = low.find(t)
+            self.title_gated = p == 0 or (p > 0 and low[p - 1].isspace())
 
-    def finditer(self, pattern: re.Pattern[str], heads: tuple[str, ...]) -> list[list[re.Match[str]]]:
-        keyed_heads = _KEYED.get(heads) or _KEYED.setdefault(heads, keyed(heads))
-        here = present(keyed_heads, self.firsts, self.glued)
+    def finditer(
+        self, pattern: re.Pattern[str], heads: tuple[str, ...] | HeadSet
+    ) -> list[list[re.Match[str]]]:
+        if not isinstance(heads, HeadSet):
+            heads = HeadSet(heads)
+        here = heads.present(self.firsts, self.glued)
         abstract = self.index.low
-        local = self.index.share(lambda low: positions(low, here if low is abstract else heads))
+        every = here if self.title_gated else heads.heads
+        local = self.index.share(lambda low: positions(low, here if low is abstract else every))
         return [list(match_at(pattern, s.low, ps)) if ps else []
                 for s, ps in zip(self.sents, local, strict=True)]
 
 
-_KEYED: dict[tuple[str, ...], tuple[tuple[str, str | None], ...]] = {}  # heads -> keyed(heads)
-
-
 def _no_time_point(
     sents: list[fu.Sentence], design: str, mesh_l: set[str], abstract_low: str | None = None,
-    words: set[str] | None = None, firsts: set[str] | None = None,
+    words: set[str] | None = None, firsts: set[str] | None = None, low: str | None = None,
+    index: fu.SentenceIndex | None = None,
 ) -> tuple[str, str | None, str, bool | None]:
     """(long_term, evidence, reason, post_treatment_assessment) when no time point is found.
 
     ``abstract_low``: the abstract lower-cased (fastre.lower), ``words``, ``firsts``: the
     words (fastre.words_of) of the text it was cut from and their first three letters,
-    when at hand."""
+    ``low``: that text lower-cased, ``index``: fu.SentenceIndex(sents, abstract_low), when
+    at hand."""
     if design == "lab-animal":
         return "no", None, "laboratory/animal study: times are lab read-outs", None
     if words is not None and firsts is not None and abstract_low is not None:
-        scan = _SentenceScan(sents, abstract_low, firsts, glued_firsts(abstract_low, words))
+        if low is not None:  # (the glued places of the title too: it is gated as well)
+            scan = _SentenceScan(sents, abstract_low, firsts, glued_firsts(low, words), low, index)
+        else:
+            scan = _SentenceScan(sents, abstract_low, firsts, glued_firsts(abstract_low, words),
+                                 index=index)
     else:
-        scan = _SentenceScan(sents, abstract_low)
-    for s, ms in zip(sents, scan.finditer(_LONG_TERM_STATEMENT, _LONG_TERM_HEADS), strict=True):
+        scan = _SentenceScan(sents, abstract_low, index=index)
+    for s, ms in zip(sents, scan.finditer(_LONG_TERM_STATEMENT, _LONG_TERM_HEADSET), strict=True):
         if not ms or (s.is_title and s.text.rstrip().endswith("?")):
             continue
         m = ms[0]
         if _OWN_STUDY.search(s.low) and not _BACKGROUND.search(s.low):
             return "yes", fu.evidence_text(s), f"states that {m.group(0).lower()} was assessed", None
-    for s, ms in zip(sents, scan.finditer(_BEFORE_AFTER_ONLY, _BEFORE_AFTER_HEADS), strict=True):
+    for s, ms in zip(sents, scan.finditer(_BEFORE_AFTER_ONLY, _BEFORE_AFTER_HEADSET), strict=True):
         if ms:
             return ("no", fu.evidence_text(s),
                     "assessed only before and after the intervention", False)
@@ -363,7 +381,7 @@ def _no_time_point(
         return "unclear", None, "review: follow-up of pooled studies not stated", None
     if design == "protocol":
         return "unclear", None, "protocol: follow-up time not stated", None
-    over_time = scan.finditer(_OVER_TIME, _OVER_TIME_HEADS)
+    over_time = scan.finditer(_OVER_TIME, _OVER_TIME_HEADSET)
     if design in ("case-series",) and not any(over_time):
         return "no", None, "case report/series with no follow-up", None
     # distinct kinds of evidence, so that one word repeated does not outvote the rest
@@ -378,7 +396,7 @@ def _no_time_point(
     over_weak = over_kinds & _WEAK_OVER
     short_kinds = {
         _norm(m.group(0))
-        for s, ms in zip(sents, scan.finditer(_SHORT_TERM, _SHORT_TERM_HEADS), strict=True)
+        for s, ms in zip(sents, scan.finditer(_SHORT_TERM, _SHORT_TERM_HEADSET), strict=True)
         if not s.is_title
         for m in ms
     }

@@ -39,6 +39,8 @@ _WORD_RUN = re.compile(r"\w+")
 _ASCII_NON_WORD = bytes(
     c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256)
 )
+# the same for the bytes of UTF-8 text: the bytes >= 128 (of non-ASCII characters) kept
+_ASCII_NON_WORD_KEEP = _ASCII_NON_WORD[:128] + bytes(range(128, 256))
 _DIGIT_RUN = re.compile(r"\d\d*")  # (not \d+: a leading class lets re skip to digits fast)
 _ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")  # the same in ASCII text, a faster class
 
@@ -52,9 +54,14 @@ def words_of(low: str) -> set[str]:
     if low.isascii():
         # ASCII: every non-word character to a space (as bytes, fast), then one split
         return set(low.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii").split())
-    toks = set(low.split())
-    # the tokens all \w are words (str.isalnum is re's \w without "_"); the others split
-    mixed = list(filterfalse(str.isalnum, toks))
+    # Otherwise the same on the UTF-8 bytes: the ASCII non-word characters to spaces, the
+    # bytes of the other characters (all >= 128) kept. The split also cuts at non-ASCII
+    # white space (not \w either). A token all ASCII is then a word; so is one all \w
+    # (str.isalnum is re's \w without "_"); the few others (holding a non-ASCII character
+    # that is not \w, "±", "–", or one with "_") are split by the pattern itself.
+    toks = set(low.encode("utf-8", "surrogatepass").translate(_ASCII_NON_WORD_KEEP)
+               .decode("utf-8", "surrogatepass").split())
+    mixed = [t for t in filterfalse(str.isascii, toks) if not t.isalnum()]
     if mixed:
         toks.difference_update(mixed)
         toks.update(_WORD_RUN.findall(" ".join(mixed)))
@@ -117,6 +124,39 @@ def present(
     if firsts is None:
         return tuple(h for h, _ in heads)
     return tuple(h for h, k in heads if k is None or k in firsts or k in more)
+
+
+class HeadSet:
+    """Heads indexed by their first three characters: ``present(keyed(heads), firsts, more)``
+    as a set intersection (C speed) instead of a look-up per head, for head lists that are
+    gated on every record. The heads come back in another order (callers sort positions)."""
+
+    __slots__ = ("heads", "always", "by_key", "keys")
+
+    def __init__(self, heads: Iterable[str]) -> None:
+        self.heads = tuple(heads)
+        by_key: dict[str, tuple[str, ...]] = {}
+        always: list[str] = []
+        for h, k in keyed(self.heads):
+            if k is None:
+                always.append(h)
+            else:
+                by_key[k] = (*by_key.get(k, ()), h)
+        self.always = tuple(always)  # heads not led by three word characters: never gated
+        self.by_key = by_key
+        self.keys = frozenset(by_key)
+
+    def present(self, firsts: set[str] | None, more: set[str] = _NONE) -> tuple[str, ...]:
+        """The heads that may occur where a match can start (see ``present``)."""
+        if firsts is None:
+            return self.heads
+        keys = self.keys.intersection(firsts)
+        if more:
+            keys |= self.keys.intersection(more)
+        if not keys:
+            return self.always
+        by_key = self.by_key
+        return (*self.always, *(h for k in keys for h in by_key[k]))
 
 
 def digit_starts(text: str) -> list[int]:
