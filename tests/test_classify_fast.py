@@ -202,3 +202,22 @@ def test_find_hits_with_the_shared_searches_finds_what_each_sentence_alone_gives
         assert fu.find_hits(sents, abstract_low, words, digit_starts(abstract_low),
                             first3s(words)) == want, title
         assert fu.find_hits(sents, abstract_low, words) == want, title
+
+
+def test_sentence_index_shares_out_what_a_search_of_each_sentence_finds() -> None:
+    """Few positions (walked through) and many (the list cut at the sentences' spans), the
+    title first (sentences_of) or anywhere else."""
+    from monitor.classify.fastre import positions
+
+    for title, abstract in _texts()[:120]:
+        low = lower(f"{title}\n{abstract}")
+        abstract_low = low[len(title) + 1:]
+        sents = fu.sentences_of(title, abstract)
+        orders = [sents]
+        if sents and sents[0].is_title:  # (the other sentences stay in text order)
+            orders.append(sents[1:] + sents[:1])
+        for order in orders:
+            index = fu.SentenceIndex(order, abstract_low)
+            for heads in (("e", "a", "1", "0"), ("long",), ("zz",)):
+                got = index.share(lambda low, heads=heads: positions(low, heads))
+                assert got == [positions(s.low, heads) for s in order], title

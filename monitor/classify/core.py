@@ -224,8 +224,10 @@ def classify(
 
     abstract_low = low[len(title) + 1:]
     digits = digit_starts(abstract_low)  # shared by time points and sample size
-    hits = [] if design == "lab-animal" else fu.find_hits(
-        sents, abstract_low, words, digits, firsts)
+    # built once, for the time points and the no-time-point cues (neither for lab studies)
+    index = None if design == "lab-animal" else fu.SentenceIndex(sents, abstract_low)
+    hits = [] if index is None else fu.find_hits(
+        sents, abstract_low, words, digits, firsts, index)
     treat_len = fu.treatment_length(hits)
 
     # -- follow-up counted from the end of treatment: add the treatment length ----------
@@ -277,7 +279,7 @@ def classify(
             post = False
     else:
         long_term, evidence, reason, post = _no_time_point(
-            sents, design, mesh_l, abstract_low, words, firsts, low
+            sents, design, mesh_l, abstract_low, words, firsts, low, index
         )
 
     relevance = relevance_of(full, low, firsts)

@@ -11,8 +11,9 @@ the classifier prefers missing a number to inventing one.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from operator import itemgetter
+from operator import add, attrgetter, itemgetter
 from typing import NamedTuple
 
 from .fastre import Candidates, lc, lower, match_at, positions
@@ -645,6 +646,9 @@ def _is_central_followup(s: str, a: int, kind: str, central: bool) -> bool:
     return bool(_CENTRAL_WORD.search(left))
 
 
+_IS_TITLE, _START, _LOW = attrgetter("is_title"), attrgetter("start"), attrgetter("low")
+
+
 class SentenceIndex:
     """Positions looked for once in the whole lower-cased abstract and shared out to its
     sentences (local positions, ascending), instead of a search of every sentence. Used only
@@ -653,17 +657,28 @@ class SentenceIndex:
 
     def __init__(self, sents: list[Sentence], abstract_low: str | None) -> None:
         self.sents = sents
-        body = [(i, s) for i, s in enumerate(sents) if not s.is_title]
         self.low: str | None = None
-        if abstract_low is not None and all(
-            abstract_low.startswith(s.low, s.start) for _, s in body
-        ):
+        n = len(sents)
+        # (the title, if any, is the first sentence: sentences_of)
+        k = 1 if n and sents[0].is_title else 0
+        body = sents[k:]
+        if any(map(_IS_TITLE, body)):  # (not from sentences_of: every title on its own)
+            k = 0
+            body = [s for s in sents if not s.is_title]
+            self.own = [i for i, s in enumerate(sents) if s.is_title]
+            self.body = [i for i, s in enumerate(sents) if not s.is_title]
+        else:
+            self.own = list(range(k))
+            self.body = list(range(k, n))
+        # (C-level maps: built for every record, so kept cheap)
+        self.starts = list(map(_START, body))
+        lows = list(map(_LOW, body))
+        self.ends = list(map(add, self.starts, map(len, lows)))
+        if abstract_low is not None and all(map(abstract_low.startswith, lows, self.starts)):
             self.low = abstract_low
-        # the sentences searched on their own; the others' (ascending, disjoint) spans
-        self.own = [i for i, s in enumerate(sents) if s.is_title or self.low is None]
-        self.body = [i for i, _ in body] if self.low is not None else []
-        self.starts = [s.start for _, s in body]
-        self.ends = [s.start + len(s.low) for _, s in body]
+        else:  # the sentences searched on their own
+            self.own = list(range(n))
+            self.body = []
 
     def share(
         self, find: Callable[[str], list[int]]
@@ -679,8 +694,19 @@ class SentenceIndex:
             assert self.low is not None
             starts, ends, body = self.starts, self.ends, self.body
             n = len(body)
+            found = find(self.low)
+            if len(found) > 2 * n:
+                # many positions (digits): cut the list at the sentences' spans (bisect, C)
+                lo = 0
+                for i, a, e in zip(body, starts, ends, strict=True):
+                    lo = bisect_left(found, a, lo)
+                    hi = bisect_left(found, e, lo)
+                    if hi > lo:
+                        out[i] = list(map((-a).__add__, found[lo:hi]))
+                        lo = hi
+                return out
             j = 0
-            for p in find(self.low):
+            for p in found:
                 while ends[j] <= p:  # the first sentence ending after p
                     j += 1
                     if j == n:
@@ -821,12 +847,14 @@ def _label_hits(s: str, i: int, starts: list[int], hits: list[Hit]) -> None:
 def find_hits(
     sents: list[Sentence], abstract_low: str | None = None, words: set[str] | None = None,
     digits: list[int] | None = None, firsts: set[str] | None = None,
+    index: SentenceIndex | None = None,
 ) -> list[Hit]:
     """Every time point in the sentences. ``abstract_low``: the abstract lower-cased
     (fastre.lower), ``words``: fastre.words_of() of a text holding the title and abstract,
     ``digits``: fastre.digit_starts(abstract_low), when at hand (they only make it faster)."""
     hits: list[Hit] = []
-    index = SentenceIndex(sents, abstract_low)
+    if index is None:  # (``index``: SentenceIndex(sents, abstract_low), when at hand)
+        index = SentenceIndex(sents, abstract_low)
     if firsts is None and words is not None:
         firsts = set(map(_FIRST3, words))
     numbers = _number_heads(firsts)
