@@ -232,31 +232,43 @@ def _parse_in_memory(source: bytes | bytearray | memoryview) -> ParsedBatch | No
     data = bytes(source)
     if len(data) > _IN_MEMORY_MAX or data[:2] == _GZIP_MAGIC:
         return None
-    parser = etree.XMLPullParser(events=("end",), tag=_RECORD_TAGS, **_PARSER_OPTIONS)
+    # Start events only: lxml then hooks only libxml2's start-element callback (each hook takes
+    # the GIL back from the parser, per element of the document), not the end one as well. A
+    # top-level record is complete once the next one has started, or once the parser is closed.
+    parser = etree.XMLPullParser(events=("start",), tag=_RECORD_TAGS, **_PARSER_OPTIONS)
     articles: list[Article] = []
     deleted: list[str] = []
     root: Any = None
+    started: Any = None  # the last record that started; not converted until it is complete
     try:
         for start in range(0, len(data), _FEED_CHUNK):
             parser.feed(data[start : start + _FEED_CHUNK])
             for _event, elem in parser.read_events():
                 if root is None:
                     root = elem.getroottree().getroot()
-                if elem is root:
-                    continue
+                    if elem is root:
+                        continue
                 if elem.getparent() is not root:
                     return None  # a record tag below the top level: iter_records says where
-                tag = elem.tag
-                if tag == _ARTICLE:
-                    articles.append(_article(elem))
-                elif tag == _BOOK:
-                    articles.append(_book(elem))
-                elif tag == _DELETE:
-                    deleted.extend(t for p in elem.iterchildren("PMID") if (t := _text(p)))
+                if started is not None:
+                    _convert(started, articles, deleted)
+                started = elem
         _check_root(parser.close())
+        if started is not None:
+            _convert(started, articles, deleted)
     except Exception:  # whatever went wrong, iter_records raises the real error
         return None
     return ParsedBatch(articles=tuple(articles), deleted_pmids=tuple(deleted))
+
+
+def _convert(elem: Any, articles: list[Article], deleted: list[str]) -> None:
+    tag = elem.tag
+    if tag == _ARTICLE:
+        articles.append(_article(elem))
+    elif tag == _BOOK:
+        articles.append(_book(elem))
+    elif tag == _DELETE:
+        deleted.extend(t for p in elem if p.tag == "PMID" and (t := _text(p)))
 
 
 def parse_article(elem: Any) -> Article:
@@ -548,12 +560,15 @@ _AUTHOR_NAME_PARTS = {"LastName": 0, "ForeName": 1, "Initials": 2, "Suffix": 3, 
 def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
     # Hot: some 60 elements per article. Name parts are leaves almost always; one dict lookup
     # per child picks the slot, and leaf text is read inline (``_opt`` for anything else).
+    # Children are filtered with ``.tag ==`` rather than ``iterchildren(tag)`` throughout this
+    # module: same elements (a plain name never matches a namespaced or non-element node), but
+    # setting up lxml's tag matcher costs more than comparing a handful of tags.
     out: list[Author] = []
     name_part = _AUTHOR_NAME_PARTS.get
     for alist in author_lists:
-        for a in alist.iterchildren("Author"):
-            if a.get("ValidYN") == "N":
-                continue  # a name NLM marked as erroneous; kept by PubMed only for history
+        for a in alist:
+            if a.tag != "Author" or a.get("ValidYN") == "N":
+                continue  # ValidYN="N": a name NLM marked as erroneous, kept only for history
             names: list[str | None] = [None, None, None, None, None]
             affs: list[str] = []
             orcid = None
@@ -567,9 +582,8 @@ def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
                         t = c.text
                         names[i] = (t.strip() or None) if t else None
                 elif tag == "AffiliationInfo":
-                    for af in c.iterchildren("Affiliation"):
-                        t = _text(af)
-                        if t:
+                    for af in c:
+                        if af.tag == "Affiliation" and (t := _text(af)):
                             affs.append(t)
                 elif tag == "Identifier" and orcid is None:
                     if (c.get("Source") or "").upper() == "ORCID":
@@ -601,7 +615,8 @@ def _abstract(elem: Any) -> tuple[AbstractSection, ...]:
             label=t.get("Label") or None,
             category=t.get("NlmCategory") or None,
         )
-        for t in elem.iterchildren("AbstractText")
+        for t in elem
+        if t.tag == "AbstractText"
     )
 
 
@@ -617,34 +632,40 @@ def _mesh(elem: Any) -> tuple[MeshHeading, ...]:
     if elem is None:
         return ()
     out: list[MeshHeading] = []
-    for h in elem.iterchildren("MeshHeading"):
+    for h in elem:
+        if h.tag != "MeshHeading":
+            continue
         descriptor: Any = None
         quals: list[MeshQualifier] = []
         for c in h:
             tag = c.tag
             if tag == "QualifierName":
                 get = c.get
-                quals.append(MeshQualifier(_text(c), get("UI") or None, get("MajorTopicYN") == "Y"))
+                t = c.text  # leaf text inline, _text() only for mixed content
+                name = _text(c) if len(c) else (t.strip() if t else "")
+                quals.append(MeshQualifier(name, get("UI") or None, get("MajorTopicYN") == "Y"))
             elif tag == "DescriptorName":
                 descriptor = c
         if descriptor is None:
             continue
         get = descriptor.get
-        out.append(
-            MeshHeading(_text(descriptor), get("UI") or None, get("MajorTopicYN") == "Y", tuple(quals))
-        )
+        t = descriptor.text
+        name = _text(descriptor) if len(descriptor) else (t.strip() if t else "")
+        out.append(MeshHeading(name, get("UI") or None, get("MajorTopicYN") == "Y", tuple(quals)))
     return tuple(out)
 
 
 def _keywords(lists: list[Any]) -> list[str]:
-    return [k for kl in lists for kw in kl.iterchildren("Keyword") if (k := _inline(kw))]
+    return [k for kl in lists for kw in kl if kw.tag == "Keyword" and (k := _inline(kw))]
 
 
 def _comments(elem: Any) -> tuple[CommentCorrection, ...]:
     if elem is None:
         return ()
     out: list[CommentCorrection] = []
-    for cc in elem.iterchildren("CommentsCorrections"):
+    for cc in elem:
+        if cc.tag != "CommentsCorrections":
+            continue
         source = pmid = None
         for c in cc:
             if c.tag == "RefSource":
@@ -674,7 +695,9 @@ def _history(elem: Any) -> tuple[HistoryDate, ...]:
     if elem is None:
         return ()
     out: list[HistoryDate] = []
-    for p in elem.iterchildren("PubMedPubDate"):
+    for p in elem:
+        if p.tag != "PubMedPubDate":
+            continue
         d = _ymd(p)
         status = p.get("PubStatus")
         if d is not None and status:
@@ -687,7 +710,9 @@ def _ids(id_list: Any) -> tuple[str | None, str | None]:
     doi = pmc = None
     if id_list is None:
         return None, None
-    for a in id_list.iterchildren("ArticleId"):
+    for a in id_list:
+        if a.tag != "ArticleId":
+            continue
         kind = a.get("IdType")
         if kind == "doi" and doi is None:
             doi = _opt(a)
@@ -765,8 +790,9 @@ def _article(rec: Any) -> Article:
             elif tag == "ArticleTitle":
                 title = _inline(c)
             elif tag == "Pagination":
-                for p in c.iterchildren("MedlinePgn"):
-                    pages = _opt(p)
+                for p in c:
+                    if p.tag == "MedlinePgn":
+                        pages = _opt(p)
             elif tag == "ELocationID":
                 if c.get("EIdType") == "doi" and c.get("ValidYN", "Y") == "Y" and not eloc_doi:
                     eloc_doi = _opt(c)
@@ -779,7 +805,7 @@ def _article(rec: Any) -> Article:
                 if lang := _text(c):
                     languages.append(lang)
             elif tag == "PublicationTypeList":
-                ptypes = _publication_types(c.iterchildren("PublicationType"))
+                ptypes = _publication_types([p for p in c if p.tag == "PublicationType"])
             elif tag == "ArticleDate":
                 if electronic is None and c.get("DateType", "Electronic") == "Electronic":
                     electronic = _ymd(c)
@@ -863,8 +889,9 @@ def _book(rec: Any) -> Article:
         elif tag == "DateRevised":
             date_revised = c
         elif tag == "Pagination":
-            for p in c.iterchildren("MedlinePgn"):
-                pages = _opt(p)
+            for p in c:
+                if p.tag == "MedlinePgn":
+                    pages = _opt(p)
         elif tag == "ArticleIdList":
             doc_doi, doc_pmc = _ids(c)
     pmid, version = _pmid(pmid_el)
