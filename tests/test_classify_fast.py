@@ -221,3 +221,13 @@ def test_sentence_index_shares_out_what_a_search_of_each_sentence_finds() -> Non
             for heads in (("e", "a", "1", "0"), ("long",), ("zz",)):
                 got = index.share(lambda low, heads=heads: positions(low, heads))
                 assert got == [positions(s.low, heads) for s in order], title
+
+
+@pytest.mark.parametrize("text", [
+    "", "12 and 3.5, x2 007; 1999-2004", "no digits", "\u0661\u0662 and 12\u00b2 \u00e93", "9",
+])
+def test_digit_starts_are_the_starts_of_the_digit_runs(text: str) -> None:
+    from monitor.classify.fastre import ascii_digit_starts
+
+    assert digit_starts(text) == [m.start() for m in re.finditer(r"\d+", text)]
+    assert ascii_digit_starts(text) == [m.start() for m in re.finditer(r"[0-9]+", text)]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from operator import add, attrgetter, itemgetter
 from typing import NamedTuple
 
-from .fastre import Candidates, lc, lower, match_at, positions
+from .fastre import Candidates, ascii_digit_starts, lc, lower, match_at, positions
 from .text import WORDNUM, parse_number, split_sentences, strip_label
 
 WEEKS_PER = {
@@ -724,7 +724,6 @@ class SentenceIndex:
         return any(n in self.sents[i].low for i in self.own for n in needles)
 
 
-_ASCII_DIGIT_RUN = re.compile(r"[0-9][0-9]*")
 _A_UNIT = re.compile(r"a(?=n?\s+(?:year|month|week|day|decade))")
 _FIRST3 = itemgetter(slice(0, 3))
 _NUMBER_BY_PREFIX: dict[str, tuple[str, ...]] = {}
@@ -749,7 +748,7 @@ def _qty_starts(low: str, numbers: tuple[str, ...], digits: list[int] | None) ->
     of the text's runs of \\d when at hand: they stand for those of its ASCII digit runs (a
     match starting with a digit follows a non-word character, so it starts a run of \\d
     too)."""
-    starts = digits if digits is not None else [m.start() for m in _ASCII_DIGIT_RUN.finditer(low)]
+    starts = digits if digits is not None else ascii_digit_starts(low)
     more = positions(low, numbers) if numbers else []
     more += [m.start() for m in _A_UNIT.finditer(low)]
     if not more:
