@@ -231,3 +231,15 @@ def test_digit_starts_are_the_starts_of_the_digit_runs(text: str) -> None:
 
     assert digit_starts(text) == [m.start() for m in re.finditer(r"\d+", text)]
     assert ascii_digit_starts(text) == [m.start() for m in re.finditer(r"[0-9]+", text)]
+
+
+def test_publication_type_look_up_is_the_prefix_rule() -> None:
+    from monitor.classify import profile
+
+    types = ["Review", "Clinical Trial, Phase II", "Clinical Trial Protocol", "Letter",
+             "Randomized Controlled Trial", "Review, Systematic", "Observational Study, x, y",
+             "Meta-Analysis", "Case Reports", "Controlled Clinical Trial", "Comment,", ""]
+    for p in (t.lower() for t in types):
+        named = {p[:i] for i in profile._comma_cuts(p)}
+        for key, _ in profile._PT_MAP:
+            assert (key in named) == (p == key or p.startswith(key + ",")), (p, key)

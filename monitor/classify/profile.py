@@ -162,6 +162,13 @@ _ANIMAL_MESH = {"mice", "rats", "dogs", "rabbits", "swine", "sheep", "cattle", "
                 "cell line", "cells, cultured", "cell line, tumor", "macaca mulatta", "guinea pigs"}
 
 
+def _comma_cuts(p: str) -> list[int]:
+    """len(p) and the position of every comma in ``p``."""
+    if "," not in p:
+        return [len(p)]
+    return [len(p), *(i for i, c in enumerate(p) if c == ",")]
+
+
 def design_of(
     text: str, mesh: Sequence[str], publication_types: Sequence[str], low: str | None = None,
     firsts: set[str] | None = None, mesh_l: set[str] | None = None,
@@ -177,8 +184,11 @@ def design_of(
     pts = [p.lower() for p in publication_types]
     has_humans = "humans" in mesh_l
     # publication types first
+    # a key matches a type equal to it or beginning with it and a comma: the type and its
+    # pieces before each comma, as a set, tell it with one look-up per key
+    named = {p[:i] for p in pts for i in _comma_cuts(p)}
     for key, design in _PT_MAP if pts else ():
-        if any(p == key or p.startswith(key + ",") for p in pts):
+        if key in named:
             if design == "narrative-review" and _T_SYSREV.found(low, f):
                 return "systematic-review"
             if design == "non-randomised-trial" and _T_RCT.found(low, f):
