@@ -739,3 +739,57 @@ def test_libxml2_tree_is_freed_while_streaming() -> None:
 
     small, large = rss_kb(2_000), rss_kb(20_000)
     assert large - small < 40 * 1024, (small, large)
+
+
+# -- parse_batch's in-memory path and iter_records agree -----------------------------------------
+# parse_batch reads bytes of EFetch size without iter_records (see _parse_in_memory); a file
+# object always streams. Both must give the same records, and the same errors.
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=_ids(FIXTURES))
+def test_in_memory_and_streaming_paths_agree(path: Path) -> None:
+    data = _read(path)
+    assert parse_batch(data) == parse_batch(io.BytesIO(data))
+    assert parse_batch(bytearray(data)) == parse_batch(memoryview(data))
+
+
+_SET_OPEN = '<?xml version="1.0"?>\n<PubmedArticleSet>\n'
+_ONE = _RECORD.format(title="t")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        _SET_OPEN + _ONE + "<PubmedArticle>" + _ONE + "</PubmedArticle></PubmedArticleSet>",
+        _SET_OPEN + _ONE + "<Other>" + _ONE + "</Other></PubmedArticleSet>",
+        _SET_OPEN + _ONE + "<PubmedArticleSet>" + _ONE + "</PubmedArticleSet></PubmedArticleSet>",
+        _SET_OPEN + _ONE + _ONE.replace(">1</PMID>", "> </PMID>") + "</PubmedArticleSet>",
+        _SET_OPEN + _ONE + "<PubmedArticle/></PubmedArticleSet>",
+        _SET_OPEN + _ONE + _ONE[:-40],
+        '<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ELEMENT a ANY>]>\n<PubmedArticleSet>'
+        + _ONE + "</PubmedArticleSet>",
+        "<eFetchResult>" + _ONE + "<ERROR>Unable to obtain query #1</ERROR></eFetchResult>",
+        "<PubmedArticle>" + _ONE + "</PubmedArticle>",
+        _SET_OPEN + _ONE.replace("t</ArticleTitle>", "&bad;</ArticleTitle>")
+        + "</PubmedArticleSet>",
+    ],
+)
+def test_in_memory_path_raises_the_streaming_error(doc: str) -> None:
+    data = doc.encode()
+    with pytest.raises(PubMedParseError) as streamed:
+        parse_batch(io.BytesIO(data))
+    with pytest.raises(PubMedParseError) as in_memory:
+        parse_batch(data)
+    assert type(in_memory.value) is type(streamed.value)
+    assert str(in_memory.value) == str(streamed.value)
+    assert in_memory.value.line == streamed.value.line
+
+
+def test_large_bytes_input_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.pubmed import parse
+
+    data = _read(DATA / "pubmed4.xml")
+    assert parse._parse_in_memory(data) is not None
+    monkeypatch.setattr(parse, "_IN_MEMORY_MAX", len(data) - 1)
+    assert parse._parse_in_memory(data) is None
+    assert parse_batch(data) == parse_batch(io.BytesIO(data))

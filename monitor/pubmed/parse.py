@@ -26,6 +26,7 @@ reduced to its text. All descendant text including tails is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import html
 import io
@@ -119,6 +120,33 @@ _MONTHS = {
 }
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])\s*$", re.IGNORECASE)
 _WS = re.compile(r"\s+")
+
+
+def _check_field_order(cls: type, *names: str) -> None:
+    """The record classes are built with positional arguments (cheaper than keywords); refuse
+    to import if monitor.records ever orders a class's fields differently."""
+    actual = tuple(f.name for f in dataclasses.fields(cls))
+    if actual != names:
+        raise ImportError(f"{cls.__name__} fields are {actual}, parse.py expects {names}")
+
+
+for _cls, _names in (
+    (Article, ("pmid", "version", "kind", "title", "abstract", "authors", "journal",
+               "journal_abbrev", "issn", "volume", "issue", "pages", "pub_date",
+               "electronic_date", "doi", "pmcid", "publication_types", "mesh", "keywords",
+               "languages", "history", "comments_corrections", "status", "date_revised")),
+    (Author, ("last_name", "fore_name", "initials", "suffix", "collective_name", "affiliations",
+              "orcid")),
+    (AbstractSection, ("text", "label", "category")),
+    (MeshQualifier, ("name", "ui", "major")),
+    (MeshHeading, ("descriptor", "ui", "major", "qualifiers")),
+    (PublicationType, ("name", "ui")),
+    (CommentCorrection, ("ref_type", "ref_source", "pmid")),
+    (PubDate, ("year", "month", "day", "season", "medline_date")),
+    (HistoryDate, ("status", "date")),
+):
+    _check_field_order(_cls, *_names)
+del _cls, _names
 
 
 # -- public API ------------------------------------------------------------------------------
@@ -544,7 +572,7 @@ def _pub_date(elem: Any) -> PubDate:
             season = _opt(child)
         elif tag == "MedlineDate":
             medline = _opt(child)
-    return PubDate(year=year, month=month, day=day, season=season, medline_date=medline)
+    return PubDate(year, month, day, season, medline)
 
 
 def _yn(elem: Any, attr: str = "MajorTopicYN") -> bool:
@@ -610,11 +638,7 @@ def _abstract(elem: Any) -> tuple[AbstractSection, ...]:
     if elem is None:
         return ()
     return tuple(
-        AbstractSection(
-            text=_inline(t),
-            label=t.get("Label") or None,
-            category=t.get("NlmCategory") or None,
-        )
+        AbstractSection(_inline(t), t.get("Label") or None, t.get("NlmCategory") or None)
         for t in elem
         if t.tag == "AbstractText"
     )
@@ -622,7 +646,7 @@ def _abstract(elem: Any) -> tuple[AbstractSection, ...]:
 
 def _publication_types(elems: Any) -> list[PublicationType]:
     return [
-        PublicationType(name=name, ui=p.get("UI") or None)
+        PublicationType(name, p.get("UI") or None)
         for p in elems
         if (name := _text(p))
     ]
@@ -673,7 +697,7 @@ def _comments(elem: Any) -> tuple[CommentCorrection, ...]:
             elif c.tag == "PMID":
                 pmid = _opt(c)
         out.append(
-            CommentCorrection(ref_type=cc.get("RefType") or "", ref_source=source or "", pmid=pmid)
+            CommentCorrection(cc.get("RefType") or "", source or "", pmid)
         )
     return tuple(out)
 
@@ -701,7 +725,7 @@ def _history(elem: Any) -> tuple[HistoryDate, ...]:
         d = _ymd(p)
         status = p.get("PubStatus")
         if d is not None and status:
-            out.append(HistoryDate(status=status, date=d))
+            out.append(HistoryDate(status, d))
     return tuple(out)
 
 
@@ -722,18 +746,19 @@ def _ids(id_list: Any) -> tuple[str | None, str | None]:
 
 
 def _pmid(elem: Any) -> tuple[str, int]:
-    if elem is None or not _text(elem):
+    pmid = _text(elem)
+    if not pmid:
         raise PubMedParseError("record without a PMID", line=getattr(elem, "sourceline", None))
-    version = _int(elem.get("Version")) or 1
-    return _text(elem), version
+    return pmid, _int(elem.get("Version")) or 1
 
 
 def _article(rec: Any) -> Article:
     citation = pubmed_data = None
     for c in rec:
-        if c.tag == "MedlineCitation":
+        tag = c.tag
+        if tag == "MedlineCitation":
             citation = c
-        elif c.tag == "PubmedData":
+        elif tag == "PubmedData":
             pubmed_data = c
     if citation is None:
         raise PubMedParseError("<PubmedArticle> without <MedlineCitation>", line=rec.sourceline)
@@ -764,7 +789,7 @@ def _article(rec: Any) -> Article:
     languages: list[str] = []
     ptypes: list[PublicationType] = []
     journal = abbrev = issn = volume = issue = pages = None
-    pub_date = PubDate()
+    pub_date: PubDate | None = None
     electronic = None
     eloc_doi = None
     if art is not None:
@@ -818,31 +843,33 @@ def _article(rec: Any) -> Article:
 
     history, doi, pmcid = _history_and_ids(pubmed_data)
 
+    # Positional, in field order (checked at import, see _check_field_order): binding 24
+    # keyword arguments costs about as much as the rest of the constructor.
     return Article(
-        pmid=pmid,
-        version=version,
-        kind="article",
-        title=title,
-        abstract=abstract,
-        authors=_authors(author_lists),
-        journal=journal,
-        journal_abbrev=abbrev,
-        issn=issn,
-        volume=volume,
-        issue=issue,
-        pages=pages,
-        pub_date=pub_date,
-        electronic_date=electronic,
-        doi=doi or eloc_doi,
-        pmcid=pmcid,
-        publication_types=tuple(ptypes),
-        mesh=_mesh(mesh_list),
-        keywords=tuple(_keywords(keyword_lists)),
-        languages=tuple(languages),
-        history=history,
-        comments_corrections=_comments(cc_list),
-        status=citation.get("Status") or None,
-        date_revised=_ymd(date_revised),
+        pmid,
+        version,
+        "article",
+        title,
+        abstract,
+        _authors(author_lists),
+        journal,
+        abbrev,
+        issn,
+        volume,
+        issue,
+        pages,
+        PubDate() if pub_date is None else pub_date,
+        electronic,
+        doi or eloc_doi,
+        pmcid,
+        tuple(ptypes),
+        _mesh(mesh_list),
+        tuple(_keywords(keyword_lists)),
+        tuple(languages),
+        history,
+        _comments(cc_list),
+        citation.get("Status") or None,
+        _ymd(date_revised),
     )
 
 
