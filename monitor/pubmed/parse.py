@@ -582,41 +582,43 @@ def _yn(elem: Any, attr: str = "MajorTopicYN") -> bool:
 # -- record pieces -----------------------------------------------------------------------------
 
 
-_AUTHOR_NAME_PARTS = {"LastName": 0, "ForeName": 1, "Initials": 2, "Suffix": 3, "CollectiveName": 4}
-
-
 def _authors(author_lists: list[Any]) -> tuple[Author, ...]:
-    # Hot: some 60 elements per article. Name parts are leaves almost always; one dict lookup
-    # per child picks the slot, and leaf text is read inline (``_opt`` for anything else).
+    # Hot: some 60 elements per article. Name parts are leaves almost always, so leaf text is
+    # read inline (``_opt`` only for mixed content). Tags are told apart by ``==`` in the order
+    # they usually come: a dict keyed by tag would hash every freshly made tag string.
     # Children are filtered with ``.tag ==`` rather than ``iterchildren(tag)`` throughout this
     # module: same elements (a plain name never matches a namespaced or non-element node), but
     # setting up lxml's tag matcher costs more than comparing a handful of tags.
     out: list[Author] = []
-    name_part = _AUTHOR_NAME_PARTS.get
     for alist in author_lists:
         for a in alist:
             if a.tag != "Author" or a.get("ValidYN") == "N":
                 continue  # ValidYN="N": a name NLM marked as erroneous, kept only for history
-            names: list[str | None] = [None, None, None, None, None]
+            last = fore = initials = suffix = collective = orcid = None
             affs: list[str] = []
-            orcid = None
             for c in a:
                 tag = c.tag
-                i = name_part(tag)
-                if i is not None:
-                    if len(c):
-                        names[i] = _opt(c)
-                    else:
-                        t = c.text
-                        names[i] = (t.strip() or None) if t else None
+                # name parts: _opt(c), with the text of a leaf read inline
+                if tag == "LastName":
+                    last = (t.strip() or None) if (t := c.text) and not len(c) else _opt(c)
+                elif tag == "ForeName":
+                    fore = (t.strip() or None) if (t := c.text) and not len(c) else _opt(c)
+                elif tag == "Initials":
+                    initials = (t.strip() or None) if (t := c.text) and not len(c) else _opt(c)
                 elif tag == "AffiliationInfo":
                     for af in c:
-                        if af.tag == "Affiliation" and (t := _text(af)):
-                            affs.append(t)
-                elif tag == "Identifier" and orcid is None:
-                    if (c.get("Source") or "").upper() == "ORCID":
+                        if af.tag == "Affiliation":
+                            t = t.strip() if (t := af.text) and not len(af) else _text(af)
+                            if t:
+                                affs.append(t)
+                elif tag == "Identifier":
+                    if orcid is None and (c.get("Source") or "").upper() == "ORCID":
                         orcid = _orcid(_text(c))
-            out.append(Author(names[0], names[1], names[2], names[3], names[4], tuple(affs), orcid))
+                elif tag == "Suffix":
+                    suffix = _opt(c)
+                elif tag == "CollectiveName":
+                    collective = _opt(c)
+            out.append(Author(last, fore, initials, suffix, collective, tuple(affs), orcid))
     return tuple(out)
 
 
