@@ -243,3 +243,36 @@ def test_publication_type_look_up_is_the_prefix_rule() -> None:
         named = {p[:i] for i in profile._comma_cuts(p)}
         for key, _ in profile._PT_MAP:
             assert (key in named) == (p == key or p.startswith(key + ",")), (p, key)
+
+
+def test_n_equals_starts_hold_every_match_start() -> None:
+    from monitor.classify import profile
+
+    texts = [a for _, a in _texts()] + ["n=4, N = 12; n\u00a0=\u20033 and n\t=5; ==n= 7 N=", "=n"]
+    for text in texts:
+        got = list(match_at(profile._N_EQ, text, profile._n_eq_starts(text)))
+        assert [m.span() for m in got] == [m.span() for m in profile._N_EQ.finditer(text)]
+
+
+def test_total_starts_hold_every_start_of_a_total_match() -> None:
+    """Numbers tried only before a "were <verb>" with nothing between that the pattern
+    cannot hold: the same matches as the pattern tried at every number and head word."""
+    from monitor.classify import profile
+    from monitor.classify.fastre import positions
+
+    texts = [a for _, a in _texts()] + [
+        "Twenty-four patients with MS (n=3) were enrolled. 45 men; 7 children were studied.",
+        "A total of 1,234 women were included; 45 men, aged 3-5, were recruited. In all, 12 "
+        "subjects and one hundred and two adults (\u00e9t\u00e9) were then randomized",
+        "Overall, 30 patients: 12 controls were assessed. Six hundred women was analysed",
+    ]
+    for text in texts:
+        low = lower(text)
+        words = words_of(low)
+        digits = digit_starts(low)
+        got = list(match_at(profile._TOTAL_L, low, profile._total_starts(low, words, digits)))
+        # every digit run and every head word ("a total of" is found at "total of")
+        plain = sorted({*digits, *positions(low, profile._TOTAL_WORDS),
+                        *(m.start() for m in re.finditer(r"in(?=\s+all)", low))})
+        want = list(match_at(profile._TOTAL_L, low, plain))
+        assert [m.span() for m in got] == [m.span() for m in want], text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from .fastre import Headed, digit_starts, lc, lower, match_at, positions, words_of
@@ -261,6 +262,22 @@ _N_EQ = re.compile(r"\b[nN]\s*=\s*(?P<n>\d{1,3}(?:[ ,]\d{3})+|\d+)\b(?!\s*%|\.\d
 _NOT_COUNT_LEFT = re.compile(r"(?:\bof|\bin|\bfor|\bvs\.?|\bversus|\band|\bor|/|%|\bthan)\s*$", _I)
 
 
+def _n_eq_starts(text: str) -> list[int]:
+    """Where an _N_EQ match can start: the "n"/"N" before each "=" and the white space
+    before it. (Found from the "=" signs with str.find: the pattern's leading \\b makes
+    re try it at every character of the text, slowly.)"""
+    out: list[int] = []
+    q = text.find("=")
+    while q != -1:
+        j = q - 1
+        while j >= 0 and text[j].isspace():  # (re's \\s is str.isspace)
+            j -= 1
+        if j >= 0 and text[j] in "nN":
+            out.append(j)
+        q = text.find("=", q + 1)
+    return out
+
+
 def _num(text: str) -> int | None:
     t = text.strip()
     if t[0].isdigit():
@@ -302,13 +319,50 @@ def _has_digit(text: str) -> bool:
     return not text.isascii() and any(c.isdigit() for c in text)
 
 
+# The characters a match of the second branch of _TOTAL (a number, some words, the
+# people, more words, "were enrolled") may hold before its "were"/"was": \w, \s, ",()-".
+# ASCII ones to a space, every other ASCII character to "|" (non-ASCII text: no such test)
+_COUNT_SPAN = bytes(
+    32 if chr(c).isalnum() or chr(c) in "_,()-" or chr(c).isspace() else ord("|")
+    for c in range(128)
+) + bytes(range(128, 256))
+
+
+def _count_leads(low: str, leads: list[int]) -> list[int]:
+    """The ``leads`` (where a number begins) at which the second branch of _TOTAL may match:
+    one followed by a "were/was <verb>" (_WERE_VERB) with none of the characters that
+    branch cannot hold in between. That branch is the costly one to try (up to five
+    words, sixty people words, sixty more characters, at every number), and most numbers
+    of an abstract (a percentage, a p-value, a year in brackets) fail this at once."""
+    verbs = [q for q in positions(low, ("were", "was")) if _WERE_VERB_L.match(low, q)]
+    if not verbs or not leads:
+        return []
+    last = verbs[-1]
+    if not low.isascii():
+        return [p for p in leads if p < last]
+    stops = low.encode("ascii").translate(_COUNT_SPAN)
+    out = []
+    for p in leads:
+        if p >= last:
+            continue
+        q = verbs[bisect_left(verbs, p)]  # the first verb after p: a stop before it is
+        if stops.find(b"|", p, q) == -1:  # before every later one too
+            out.append(p)
+    return out
+
+
 def _total_starts(low: str, words: set[str], digits: list[int]) -> list[int]:
-    if _WERE_VERB_L.search(low) is None:
-        digits = []  # only the second branch may start with a digit, and it needs this
+    """Where a _TOTAL_L match may start: a number (a digit run or a number word) before
+    a verb (_count_leads), a "total" or verb word, "in" before "all"."""
     heads = _TOTAL_WORDS.intersection(words)
+    numbers = heads.intersection(_NUMBER_WORDS)
+    leads = digits
+    if numbers:
+        heads -= numbers
+        leads = sorted({*digits, *positions(low, numbers)})
+    starts = set(_count_leads(low, leads))
     if not heads and "all" not in words:
-        return digits
-    starts = set(digits)
+        return sorted(starts)
     starts.update(positions(low, heads))
     if "all" in words:
         starts.update(m.start() for m in _IN_ALL.finditer(low))
@@ -366,7 +420,7 @@ def sample_size(
         return max(cands)
     if "=" not in text:
         return None
-    eqs = [_num(m.group("n")) for m in _N_EQ.finditer(text)]
+    eqs = [_num(m.group("n")) for m in match_at(_N_EQ, text, _n_eq_starts(text))]
     vals = [v for v in eqs if v]
     if vals:
         return max(vals)
