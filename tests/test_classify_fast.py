@@ -276,3 +276,20 @@ def test_total_starts_hold_every_start_of_a_total_match() -> None:
                         *(m.start() for m in re.finditer(r"in(?=\s+all)", low))})
         want = list(match_at(profile._TOTAL_L, low, plain))
         assert [m.span() for m in got] == [m.span() for m in want], text
+
+
+def test_people_leads_hold_every_digit_run_a_people_count_starts_at() -> None:
+    from monitor.classify import profile
+
+    texts = [a for _, a in _texts()] + [
+        "Of 1,234 English-speaking women, 45 obese, elderly men and 12 (MS) patients; 3 % "
+        "5 healthy young adults, 7 female-to-male x, 9 out of 10 patients, 40\u00a0subjects.",
+        "\u00e9t\u00e9: 12 patients and 30 older adults; 8-10 children",
+    ]
+    for text in texts:
+        low = lower(text)
+        digits = digit_starts(low)
+        got = list(match_at(profile._ANY_PEOPLE_L, low,
+                            profile._people_leads(low, words_of(low), digits)))
+        want = list(match_at(profile._ANY_PEOPLE_L, low, digits))
+        assert [m.span() for m in got] == [m.span() for m in want], text

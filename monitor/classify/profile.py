@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from .fastre import Headed, digit_starts, lc, lower, match_at, positions, words_of
@@ -328,6 +328,26 @@ _COUNT_SPAN = bytes(
 ) + bytes(range(128, 256))
 
 
+def _leads_before(low: str, leads: list[int], ends: list[int], span: bytes) -> list[int]:
+    """The ``leads`` followed by one of ``ends`` (ascending) with only characters that
+    ``span`` (a bytes.translate table) turns into spaces in between (any, when ``low`` is
+    not ASCII)."""
+    if not ends or not leads:
+        return []
+    last = ends[-1]
+    if not low.isascii():
+        return [p for p in leads if p < last]
+    stops = low.encode("ascii").translate(span)
+    out = []
+    for p in leads:
+        if p >= last:
+            continue
+        q = ends[bisect_right(ends, p)]  # the first end after p: a stop before it is
+        if stops.find(b"|", p, q) == -1:  # before every later one too
+            out.append(p)
+    return out
+
+
 def _count_leads(low: str, leads: list[int]) -> list[int]:
     """The ``leads`` (where a number begins) at which the second branch of _TOTAL may match:
     one followed by a "were/was <verb>" (_WERE_VERB) with none of the characters that
@@ -335,20 +355,26 @@ def _count_leads(low: str, leads: list[int]) -> list[int]:
     words, sixty people words, sixty more characters, at every number), and most numbers
     of an abstract (a percentage, a p-value, a year in brackets) fail this at once."""
     verbs = [q for q in positions(low, ("were", "was")) if _WERE_VERB_L.match(low, q)]
-    if not verbs or not leads:
-        return []
-    last = verbs[-1]
-    if not low.isascii():
-        return [p for p in leads if p < last]
-    stops = low.encode("ascii").translate(_COUNT_SPAN)
-    out = []
-    for p in leads:
-        if p >= last:
-            continue
-        q = verbs[bisect_left(verbs, p)]  # the first verb after p: a stop before it is
-        if stops.find(b"|", p, q) == -1:  # before every later one too
-            out.append(p)
-    return out
+    return _leads_before(low, leads, verbs, _COUNT_SPAN)
+
+
+# The same for _ANY_PEOPLE ("40 (\\w|-)+ ... patients"): between the number and the people
+# word only \\w, \\s, "," (in "1,234") and "-"
+_PEOPLE_SPAN = bytes(
+    32 if chr(c).isalnum() or chr(c) in "_,-" or chr(c).isspace() else ord("|")
+    for c in range(128)
+) + bytes(range(128, 256))
+# the people words of _PEOPLE, lower-cased, by their first word (a whole word of the text:
+# each is preceded by white space and followed by \\b or "-" in a match)
+_PEOPLE_WORDS = tuple(re.findall(r"[\w-]+", _PEOPLE.lower()))
+_PEOPLE_BY_WORD = {w.split("-")[0]: w for w in _PEOPLE_WORDS}
+
+
+def _people_leads(low: str, words: set[str], digits: list[int]) -> list[int]:
+    """The digit runs at which _ANY_PEOPLE may match: followed by one of the people words
+    with only what the pattern may hold in between."""
+    here = [_PEOPLE_BY_WORD[w] for w in words.intersection(_PEOPLE_BY_WORD)]
+    return _leads_before(low, digits, positions(low, here), _PEOPLE_SPAN)
 
 
 def _total_starts(low: str, words: set[str], digits: list[int]) -> list[int]:
@@ -408,7 +434,7 @@ def sample_size(
         v = _num(m.group("n"))
         if v is not None:
             cands.append(v)
-    for m in match_at(_ANY_PEOPLE_L, low, digits):
+    for m in match_at(_ANY_PEOPLE_L, low, _people_leads(low, words, digits)):
         raw = m.group("n")
         left = low[max(0, m.start() - 12): m.start()]
         if _NOT_COUNT_LEFT_L.search(left):
