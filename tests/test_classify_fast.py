@@ -293,3 +293,17 @@ def test_people_leads_hold_every_digit_run_a_people_count_starts_at() -> None:
                             profile._people_leads(low, words_of(low), digits)))
         want = list(match_at(profile._ANY_PEOPLE_L, low, digits))
         assert [m.span() for m in got] == [m.span() for m in want], text
+
+
+@pytest.mark.parametrize("text", [
+    "a year, an  hour, a\u00a0day; ana years, a\nweek; today, a decade and a yearly dose; a",
+    "an year; aa day; na month; an\tdecades;  a weeks; year; a", "",
+])
+def test_a_unit_starts_are_the_look_ahead_matches(text: str) -> None:
+    assert fu._a_unit_starts(text) == [m.start() for m in fu._A_UNIT.finditer(text)]
+
+
+def test_a_unit_starts_on_the_eval_texts() -> None:
+    for title, abstract in _texts():
+        low = lower(f"{title}\n{abstract}")
+        assert fu._a_unit_starts(low) == [m.start() for m in fu._A_UNIT.finditer(low)]

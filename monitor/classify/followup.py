@@ -725,6 +725,27 @@ class SentenceIndex:
 
 
 _A_UNIT = re.compile(r"a(?=n?\s+(?:year|month|week|day|decade))")
+_A_UNIT_WORDS = ("year", "month", "week", "day", "decade")
+
+
+def _a_unit_starts(low: str) -> list[int]:
+    """``[m.start() for m in _A_UNIT.finditer(low)]``: each "a" or "an" before white space
+    and a unit word, found back from the unit words (str.find) rather than by trying the
+    look-ahead at every "a" of the text. Ascending, like the matches."""
+    out: list[int] = []
+    for u in positions(low, _A_UNIT_WORDS):
+        j = u - 1
+        while j >= 0 and low[j].isspace():  # (re's \\s is str.isspace)
+            j -= 1
+        if j == u - 1 or j < 0:  # no white space before the unit word
+            continue
+        if low[j] == "a":
+            out.append(j)
+        elif low[j] == "n" and j > 0 and low[j - 1] == "a":
+            out.append(j - 1)
+    return out
+
+
 _FIRST3 = itemgetter(slice(0, 3))
 _NUMBER_BY_PREFIX: dict[str, tuple[str, ...]] = {}
 for _w in _NUMBER_HEADS:
@@ -750,7 +771,7 @@ def _qty_starts(low: str, numbers: tuple[str, ...], digits: list[int] | None) ->
     too)."""
     starts = digits if digits is not None else ascii_digit_starts(low)
     more = positions(low, numbers) if numbers else []
-    more += [m.start() for m in _A_UNIT.finditer(low)]
+    more += _a_unit_starts(low)
     if not more:
         return starts
     return sorted({*starts, *more})
