@@ -48,6 +48,8 @@ _OTHER = (
 
 _KEYS = ("cryo", "cold", "ice", "cool", "hypotherm", "wbc", "wb-c", "immersion", "chamber", "sauna",
          "°", "º", "degrees", "temperature")
+# the same without the non-ASCII ones, for ASCII text (str.isascii is a flag, not a scan)
+_ASCII_KEYS = tuple(k for k in _KEYS if k.isascii())
 
 
 def relevance_of(
@@ -60,7 +62,7 @@ def relevance_of(
     but _EXTREME_COLD begins with \\b before a letter, so their heads may be gated by it."""
     if low is None:
         low = lower(text)
-    if not any(k in low for k in _KEYS):
+    if not any(k in low for k in (_ASCII_KEYS if low.isascii() else _KEYS)):
         return "not-about-cold", None
     if _WBC.found(low, firsts):
         return "whole-body-cryotherapy", None
