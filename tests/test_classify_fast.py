@@ -122,7 +122,11 @@ def test_quantity_matches_read_from_the_lower_cased_sentence_are_qty_re_matches(
     sentences = [s.text for t, a in _texts() for s in fu.sentences_of(t, a)]
     sentences += ["Pain fell at 24 H and 24 h; 3 DAYS, Six Months and 2 D later.",
                   "After 3 day\u017f and \u017fix years; 5 \u212aeeks; \u0130n 2 YEARS.",
-                  "Follow-up was 2.6 \u00b1 1.6 Years (range 1-5 YEARS); An Hour later."]
+                  "Follow-up was 2.6 \u00b1 1.6 Years (range 1-5 YEARS); An Hour later.",
+                  "5\u2014 years, 3\u00b12 yrs, 2 (1-3) months, 12+/-3 weeks, 5and a half "
+                  "years, 5to 6 Years, 4 & 5 DAYS, \u0663 weeks, 2,3 years, 5\u2009years.",
+                  "1, 2,\tor 3 mo; 7 d; 8-H; 9\u2013d; 10 wk; 6 Hrs; 95% of 3 min; 0.5) 2. 4 "
+                  "ſeven; 5 \u212a; 2 \u0131 3 decades, 40 patients and 2 \u0130 6 Mos"]
     for s in sentences:
         starts = list(range(len(s)))
         got = list(fu._qty_matches(s, lower(s), starts))

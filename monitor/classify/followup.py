@@ -782,6 +782,16 @@ def _qty_starts(low: str, numbers: tuple[str, ...], digits: list[int] | None) ->
 # match more), unless the sentence holds one of the four non-ASCII letters that re's
 # IGNORECASE matches to an ASCII letter (then QTY_RE alone decides).
 _QTY_LOW = lc(QTY_RE)
+# A cheaper first test for a start at a digit: every branch of QTY_RE reads the number
+# (\d+ and its decimals) and then, after any white space, one of these: "±" or "+" (a
+# central value), "(" (a range in brackets), a separator (",", "&", a dash, "and", "or",
+# "to"), "and a half", or a unit (decades years yrs months mos mths weeks wks days hours
+# hrs minutes mins h d). Any other character ("40 patients", "95%", "0.05)") ends every
+# branch. Read on the lower-cased text like _QTY_LOW; of these letters none has another
+# case that IGNORECASE matches (only i, s, k do: ı, ſ, K), so it holds for QTY_RE too.
+# A start that is not a digit (a number word, "a") passes at once.
+_QTY_FOLLOWS = re.compile(
+    r"\D|\d+(?:\.\d+)?\s*[\u00b1+(,&\-\u2010\u2011\u2013\u2014aotdymwh]")
 _ODD_FOLDS = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K(elvin)
 
 
@@ -792,10 +802,13 @@ def _qty_matches(s: str, low: str, starts: list[int]) -> Iterator[re.Match[str]]
     quick = s.isascii() or not any(c in s for c in _ODD_FOLDS)
     low_match = _QTY_LOW.match
     match = QTY_RE.match
+    follows = _QTY_FOLLOWS.match
     end = -1
     for p in starts:
         if p < end:
             continue
+        if follows(low, p) is None:
+            continue  # a number that nothing of a quantity can follow
         if quick:
             m = low_match(low, p)
             if m is None:
