@@ -311,3 +311,17 @@ def test_a_unit_starts_on_the_eval_texts() -> None:
     for title, abstract in _texts():
         low = lower(f"{title}\n{abstract}")
         assert fu._a_unit_starts(low) == [m.start() for m in fu._A_UNIT.finditer(low)]
+
+
+def test_sentence_boundaries_found_in_bytes_are_the_pattern_matches() -> None:
+    from monitor.classify import text as t
+
+    extra = ("Ends.] Next. (Ref.) \"Quote.\" 'A.' [B]. e.g. C! D? 3. 4.5 x.\tY.\x1cZ\n\n\nW. "
+             ".[A. .(9 ?\"x .\r\nA !  [B ?'C", "no boundary", "", "\n", "A.\nB", "x. \u00c9t\u00e9.")
+    n = 0
+    for title, abstract in _texts():
+        for x in (abstract, title, abstract.replace(". ", ".\n"), *extra):
+            got = [m.span() for m in t._boundaries(x)]
+            assert got == [m.span() for m in t._BOUNDARY.finditer(x)], x
+            n += 1
+    assert n > 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from operator import methodcaller
 
 # -- number words ------------------------------------------------------------------------
 
@@ -110,7 +111,36 @@ def _ends_with_abbrev(head: str) -> bool:
             if i == 0 or not (low[i - 1].isalnum() or low[i - 1] == "_"):
                 return True
     return False
+_START = methodcaller("start")
 _SECTION_LABEL = re.compile(r"^\s*[A-Z][A-Z /&,-]{2,60}:\s+")
+
+
+# ASCII text as bytes, for _boundaries: ".", "!", "?" to "."; capitals and digits to "A";
+# white space but the line break to " " (re's \s is str.isspace); the quotes and brackets
+# _TAIL reads, and "\n", kept; anything else to "x". Same length, so the same positions.
+_BOUNDARY_CLASSES = bytes(
+    ord(".") if chr(c) in ".!?" else ord("A") if chr(c).isupper() or chr(c).isdigit()
+    else c if chr(c) in "\n\"')][(" else 32 if chr(c).isspace() else ord("x")
+    for c in range(128)
+) + b"x" * 128
+_STOP_B = re.compile(rb"\.[\"')\]]*(?=\s+[\"'(\[]?A)")  # (begin with a literal: re
+_BREAK_B = re.compile(rb"\n\n*")  # scans for it fast, not for a class of four)
+
+
+def _boundaries(text: str) -> list[re.Match[str]] | list[re.Match[bytes]]:
+    """The matches of _BOUNDARY in ``text`` (their starts and ends are what is read). In
+    ASCII text: those of a full stop (or "!", "?") and of line breaks, found in the
+    translated bytes by two scans for a literal, merged (they cannot overlap)."""
+    if not text.isascii():
+        return list(_BOUNDARY.finditer(text))
+    b = text.encode("ascii").translate(_BOUNDARY_CLASSES)
+    stops = list(_STOP_B.finditer(b))
+    if "\n" not in text:
+        return stops
+    breaks = list(_BREAK_B.finditer(b))
+    if not stops:
+        return breaks
+    return sorted(stops + breaks, key=_START)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -122,7 +152,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """
     spans: list[tuple[int, int]] = []
     start = 0
-    for m in _BOUNDARY.finditer(text):
+    for m in _boundaries(text):
         ms = m.start()
         c = text[ms]
         if c == ".":
