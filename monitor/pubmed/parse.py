@@ -232,9 +232,8 @@ _PARSER_OPTIONS: dict[str, Any] = dict(
     attribute_defaults=False,
 )
 
-# Documents up to this size are parsed by parse_batch without freeing records on the way
-# (about 5x this in libxml2 nodes at the peak); larger ones stream through iter_records, which
-# frees each record as soon as it is converted, so memory stays flat.
+# Documents up to this size are parsed by parse_batch's in-memory path (the bytes are in memory
+# already); larger ones, files and gzip stream through iter_records.
 _IN_MEMORY_MAX = 8 * 1024 * 1024
 # Bytes fed to libxml2 at a time: the records of one chunk are converted while their nodes are
 # still in the CPU cache (feeding the whole document first and walking it after is slower).
@@ -245,12 +244,11 @@ def _parse_in_memory(source: bytes | bytearray | memoryview) -> ParsedBatch | No
     """parse_batch for an EFetch-sized document already in memory, or None to say "use the
     streaming path".
 
-    Speed: iter_records unlinks and frees every finished record node by node (``clear`` +
-    ``del root[0]``), which costs about a tenth of the whole parse; it also reads the bytes
-    through Python file objects and asks for a start event per record. Here the bytes go to
-    the same libxml2 push parser in chunks, with the same options and the same tag filter
-    (``XMLPullParser`` is iterparse without the file reading), and the tree is freed in one go
-    when the function returns.
+    Speed: iter_records reads the bytes through Python file objects, asks for start and end
+    events, and unlinks every finished record from the root as well as freeing it. Here the
+    bytes go to the same libxml2 push parser in chunks, with the same options and the same tag
+    filter (``XMLPullParser`` is iterparse without the file reading), start events only; each
+    converted record's nodes are freed (``clear``), its empty element left in the tree.
 
     Only the clean case is handled here: on any error at all (not well-formed, not a
     ``PubmedArticleSet``, a DTD subset, a record-tagged element below the top level, a record
@@ -280,6 +278,11 @@ def _parse_in_memory(source: bytes | bytearray | memoryview) -> ParsedBatch | No
                     return None  # a record tag below the top level: iter_records says where
                 if started is not None:
                     _convert(started, articles, deleted)
+                    # Free the converted record's nodes now, not with the whole tree at the end:
+                    # whole trees freed per batch left glibc's heap so fragmented between the
+                    # records' Python strings that a 20,000-record `litmon run` peaked at 280 MB
+                    # instead of 112 (bench_backfill.py --no-rate-limit).
+                    started.clear(keep_tail=False)
                 started = elem
         _check_root(parser.close())
         if started is not None:
