@@ -33,8 +33,8 @@ from lxml import etree  # noqa: E402
 
 from monitor.pubmed.parse import (  # noqa: E402
     _FEED_CHUNK,
-    _PARSER_OPTIONS,
     _RECORD_TAGS,
+    SAFE_PARSER_OPTIONS,
     parse_batch,
 )
 
@@ -79,7 +79,7 @@ def build_documents(n: int, batch: int) -> list[bytes]:
 
 def libxml2_alone(doc: bytes) -> None:
     """The tree parse_batch's in-memory path builds, and nothing else."""
-    parser = etree.XMLPullParser(events=("start",), tag=_RECORD_TAGS, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(events=("start",), tag=_RECORD_TAGS, **SAFE_PARSER_OPTIONS)
     for start in range(0, len(doc), _FEED_CHUNK):
         parser.feed(doc[start : start + _FEED_CHUNK])
         for _ in parser.read_events():

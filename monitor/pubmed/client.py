@@ -33,6 +33,7 @@ import requests
 from lxml import etree
 
 from monitor.httpio import TransientHTTPError, exchange
+from monitor.pubmed.parse import SAFE_PARSER_OPTIONS
 
 if TYPE_CHECKING:
     from monitor.records import ParsedBatch
@@ -187,16 +188,7 @@ def _looks_like_html(resp: _Response) -> bool:
 
 
 def _xml_parser() -> etree.XMLParser:
-    # No DTD loading, no network, no entity expansion, no huge trees.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    return etree.XMLParser(**SAFE_PARSER_OPTIONS)
 
 
 def _excerpt(body: bytes) -> str:

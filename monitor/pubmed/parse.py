@@ -178,7 +178,7 @@ def iter_records(source: Source) -> Iterator[Article | DeletedPMIDs]:
     ``parse_batch``.
     """
     stream = _open(source)
-    context = etree.iterparse(stream, events=("start", "end"), tag=_RECORD_TAGS, **_PARSER_OPTIONS)
+    context = etree.iterparse(stream, events=("start", "end"), tag=_RECORD_TAGS, **SAFE_PARSER_OPTIONS)
     root: Any = None
     try:
         for event, elem in context:
@@ -220,8 +220,9 @@ def iter_records(source: Source) -> Iterator[Article | DeletedPMIDs]:
         _check_root(final)
 
 
-# The parser options iter_records uses; the in-memory path must parse with exactly these.
-_PARSER_OPTIONS: dict[str, Any] = dict(
+# The parser options of every PubMed document litmon reads (records here, ESearch answers in
+# monitor.pubmed.client): no DTD loading, no network, no entity expansion, no huge trees.
+SAFE_PARSER_OPTIONS: dict[str, Any] = dict(
     load_dtd=False,
     no_network=True,
     resolve_entities=False,
@@ -261,7 +262,7 @@ def _parse_in_memory(source: bytes | bytearray | memoryview) -> ParsedBatch | No
     # Start events only: lxml then hooks only libxml2's start-element callback (each hook takes
     # the GIL back from the parser, per element of the document), not the end one as well. A
     # top-level record is complete once the next one has started, or once the parser is closed.
-    parser = etree.XMLPullParser(events=("start",), tag=_RECORD_TAGS, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(events=("start",), tag=_RECORD_TAGS, **SAFE_PARSER_OPTIONS)
     articles: list[Article] = []
     deleted: list[str] = []
     root: Any = None
