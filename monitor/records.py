@@ -225,12 +225,8 @@ def _to_json(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """``json.dumps(to_json(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))``:
     the text the store keeps and hashes (``record_hash``). See ``canonical_json_bytes``."""
-    if type(value) in _RECORD_CLASSES:
-        try:
-            return _orjson_dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
-        except TypeError:
-            pass  # a value outside orjson's fast path: the json module's encoder decides
-    return _CANONICAL.encode(value)
+    data = _orjson_record(value)
+    return _CANONICAL.encode(value) if data is None else data.decode()
 
 
 def canonical_json_bytes(value: Any) -> bytes:
@@ -250,12 +246,19 @@ def canonical_json_bytes(value: Any) -> bytes:
     or error is the old one. The record classes hold no floats (orjson writes some differently,
     e.g. ``1e16``); the parser never puts one in.
     """
+    data = _orjson_record(value)
+    return _CANONICAL.encode(value).encode("utf-8") if data is None else data
+
+
+def _orjson_record(value: Any) -> bytes | None:
+    """orjson's text of a record, or None for a value outside its fast path (the json module's
+    encoder then decides, result or error)."""
     if type(value) in _RECORD_CLASSES:
         try:
             return _orjson_dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS)
         except TypeError:
             pass
-    return _CANONICAL.encode(value).encode("utf-8")
+    return None
 
 
 def _dict_display(cls: type) -> Any:

@@ -372,9 +372,10 @@ def save_classifications(session: Session, items: Sequence[tuple[str, Any]]) -> 
 
 
 _CLASSIFICATION_CONFLICT = ["pmid", "threshold_weeks"]
-_CLASSIFICATION_UPDATE = ["version", "long_term", "longest_followup_weeks", "evidence", "reason",
-                          "design", "sample_size", "relevance", "outcome_domains", "registry_ids",
-                          "details", "classified_at"]
+# Every column but the key and the conflict target, read off the table (a column added to the
+# model is updated too, without a second list to keep in step).
+_CLASSIFICATION_UPDATE = [c.name for c in Classification.__table__.columns  # type: ignore[attr-defined]
+                          if c.name != "id" and c.name not in _CLASSIFICATION_CONFLICT]
 
 
 def _classification_upsert(dialect: Any) -> Any:
