@@ -34,10 +34,6 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def _insert(session: Session, model: type[SQLModel]) -> Any:
-    return _dialect_insert(session.get_bind().dialect, model)
-
-
 def _dialect_insert(dialect: Any, model: type[SQLModel]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
     if dialect.name == "postgresql":
@@ -54,21 +50,8 @@ def insert_ignore(session: Session, model: type[SQLModel], rows: list[dict[str, 
     if not rows:
         return 0
     table = model.__table__  # type: ignore[attr-defined]
-    stmt = _insert(session, model).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    stmt = _dialect_insert(session.get_bind().dialect, model).on_conflict_do_nothing().returning(*table.primary_key.columns)
     return len(session.execute(stmt, rows).all())
-
-
-def upsert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]],
-                conflict: list[str]) -> None:
-    """INSERT ... ON CONFLICT (conflict columns) DO UPDATE every other given column."""
-    if not rows:
-        return
-    ins = _insert(session, model)
-    update_cols = [c for c in rows[0] if c not in conflict]
-    stmt = ins.on_conflict_do_update(
-        index_elements=conflict, set_={c: ins.excluded[c] for c in update_cols}
-    )
-    session.execute(stmt, rows)
 
 
 class _Plan:
@@ -99,7 +82,7 @@ class _Plan:
         self.multi: tuple[str, str, str] | None = (head + " VALUES ", group, tail) if found else None
 
 
-def _execute_rows_by_sqlalchemy(session: Session, key: str, build: Any,
+def _execute_rows_by_sqlalchemy(session: Session, build: Any,
                                 rows: list[dict[str, Any]], constants: dict[str, Any], *,
                                 returning: bool = False) -> list[Any]:
     """``_execute_rows`` the plain way: SQLAlchemy's execute, one parameter dict per row."""
@@ -108,18 +91,18 @@ def _execute_rows_by_sqlalchemy(session: Session, key: str, build: Any,
 
 
 @lru_cache(maxsize=64)
-def _plan(key: str, dialect: Any, keys: tuple[str, ...], build: Any) -> _Plan:
+def _plan(build: Any, dialect: Any, keys: tuple[str, ...]) -> _Plan:
     return _Plan(build(dialect), dialect, keys)
 
 
-def _execute_rows(session: Session, key: str, build: Any, rows: list[dict[str, Any]],
+def _execute_rows(session: Session, build: Any, rows: list[dict[str, Any]],
                   constants: dict[str, Any], *, returning: bool = False) -> list[Any]:
     """Execute the INSERT ``build(dialect)`` for ``rows`` (dicts of the same keys), each row
     completed by ``constants``; the rows RETURNING gave, if ``returning``.
 
     PostgreSQL: SQLAlchemy's executemany, as it was. SQLite (positional ``?`` parameters), a
-    speed trick: the same statement, compiled once per process (``key`` names it), executed on
-    the driver; each value is converted by the processor SQLAlchemy's execute would use, but the
+    speed trick: the same statement, compiled once per process (cached by ``build``, a
+    module-level function, and the row's keys), executed on the driver; each value is converted by the processor SQLAlchemy's execute would use, but the
     constants (the batch's one timestamp) once per batch instead of once per row, and without
     SQLAlchemy's per-row parameter dicts (construct_params), which cost about as much CPU as
     SQLite's own work. With RETURNING, the rows go as one multi-row VALUES per page, as
@@ -131,9 +114,9 @@ def _execute_rows(session: Session, key: str, build: Any, rows: list[dict[str, A
     connection = session.connection()
     dialect = connection.dialect
     if dialect.paramstyle != "qmark":
-        return _execute_rows_by_sqlalchemy(session, key, build, rows, constants,
+        return _execute_rows_by_sqlalchemy(session, build, rows, constants,
                                            returning=returning)
-    plan = _plan(key, dialect, tuple(rows[0]) + tuple(constants), build)
+    plan = _plan(build, dialect, tuple(rows[0]) + tuple(constants))
     # Per parameter: (None, value) for a constant, converted here once; (name, processor or
     # None) for a value of the row. Processors take None too, as in SQLAlchemy (JSON: 'null').
     spec: list[tuple[str | None, Any]] = []
@@ -154,7 +137,7 @@ def _execute_rows(session: Session, key: str, build: Any, rows: list[dict[str, A
         connection.exec_driver_sql(plan.sql, params)
         return []
     if plan.multi is None:
-        raise ValueError(f"{key}: cannot send as multi-row VALUES: {plan.sql}")
+        raise ValueError(f"{build.__name__}: cannot send as multi-row VALUES: {plan.sql}")
     head, group, tail = plan.multi
     out: list[Any] = []
     for start in range(0, len(params), plan.page):
@@ -302,7 +285,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], *, _retry: bo
         )
     if not fresh:
         return result
-    inserted = {p for (p,) in _execute_rows(session, "article", _article_insert, fresh,
+    inserted = {p for (p,) in _execute_rows(session, _article_insert, fresh,
                                             {"created_at": now, "updated_at": now},
                                             returning=True)}
     result.new.extend(v["pmid"] for v in fresh if v["pmid"] in inserted)
@@ -368,7 +351,7 @@ def save_classifications(session: Session, items: Sequence[tuple[str, Any]]) -> 
     ]
     # Keyed by (pmid, threshold): one article judged twice in a batch keeps the last judgement.
     unique = list({(r["pmid"], r["threshold_weeks"]): r for r in rows}.values())
-    _execute_rows(session, "classification", _classification_upsert, unique, {"classified_at": now})
+    _execute_rows(session, _classification_upsert, unique, {"classified_at": now})
 
 
 _CLASSIFICATION_CONFLICT = ["pmid", "threshold_weeks"]
@@ -399,7 +382,7 @@ def link_to_feed(session: Session, feed_id: int, pmids: Iterable[str], run_id: i
     """Link the PMIDs to the feed (once: the first link stays); how many links are new."""
     batch = {"feed_id": feed_id, "first_seen_at": utcnow(), "first_run_id": run_id,
              "digest_id": None}
-    return len(_execute_rows(session, "feed_article", _feed_link_insert,
+    return len(_execute_rows(session, _feed_link_insert,
                              [{"pmid": p} for p in pmids], batch, returning=True))
 
 
