@@ -268,6 +268,8 @@ def _dict_display(cls: type) -> Any:
     return eval("lambda v: {" + ", ".join(f"{n!r}: v.{n}" for n in names) + "}")
 
 
+# Each dataclass's dict display, made once: the record classes when this module is loaded
+# (below, shared with _ORJSON_AS), any other dataclass when the json module first meets it.
 _AS_DICT: dict[type, Any] = {}
 
 
@@ -353,7 +355,8 @@ _RECORD_CLASSES = frozenset((Author, AbstractSection, MeshQualifier, MeshHeading
                              CommentCorrection, PubDate, HistoryDate, Article))
 # The record classes and ``date`` exactly, nothing else (a datetime, say, raises KeyError, which
 # orjson turns into TypeError): see canonical_json_bytes.
-_ORJSON_AS: dict[type, Any] = {cls: _dict_display(cls) for cls in _RECORD_CLASSES}
+_AS_DICT.update((cls, _dict_display(cls)) for cls in _RECORD_CLASSES)
+_ORJSON_AS: dict[type, Any] = {cls: _AS_DICT[cls] for cls in _RECORD_CLASSES}
 _ORJSON_AS[date] = date.isoformat
 
 
