@@ -378,7 +378,28 @@ def test_case_control_without_outcomes_over_time_is_no() -> None:
             "had a slightly raised odds ratio.")
     c = classify("", text, mesh=["Cause of Death", "Humans"])
     assert (c.design, c.long_term) == ("case-control", "no")
-    # a follow-up heading, or outcomes over time in the text, keep it open
-    assert classify("", text, mesh=["Follow-Up Studies", "Humans"]).long_term == "unclear"
+    # a survival heading, or outcomes over time in the text, keep it open
+    assert classify("", text, mesh=["Survival Analysis", "Humans"]).long_term == "unclear"
     later = text + " Recurrence was recorded at follow-up visits."
     assert classify("", later, mesh=["Humans"]).long_term == "unclear"
+
+
+def test_broad_mesh_headings_alone_do_not_make_a_study_unclear() -> None:
+    """'Follow-Up Studies', 'Incidence' and 'Prognosis' are given to many records with no
+    follow-up of their own (a single postoperative X-ray, one platelet count before a
+    transfusion; PubMedQA 17192736, 18435678): alone they leave a record with no time point
+    'no'. Beside other evidence of outcomes over time they still count."""
+    text = ("One hundred and ten patients underwent ureteroscopic stone removal without "
+            "fluoroscopy. A postoperative X-ray documented stone clearance in 99 patients.")
+    for mesh in (["Follow-Up Studies"], ["Incidence", "Prognosis"],
+                 ["Follow-Up Studies", "Incidence", "Prognosis"]):
+        assert classify("", text, mesh=mesh + ["Humans"]).long_term == "no", mesh
+    # a heading that says the subjects were followed still decides alone
+    assert classify("", text, mesh=["Humans", "Longitudinal Studies"]).long_term == "unclear"
+    # a broad heading beside over-time words of the text adds to them
+    later = text + " Stone recurrence was recorded."
+    assert classify("", later, mesh=["Follow-Up Studies", "Humans"]).long_term == "unclear"
+    # a weak word of the text ('developed') and a broad heading agreeing: kept open
+    developed = text + " Four patients developed strictures."
+    assert classify("", developed, mesh=["Humans", "Prognosis"]).long_term == "unclear"
+    assert classify("", developed, mesh=["Humans"]).long_term == "no"

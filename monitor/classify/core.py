@@ -25,7 +25,7 @@ from .relevance import relevance_of
 if TYPE_CHECKING:
     from monitor.records import Article
 
-CLASSIFIER_VERSION = "1.3.0"
+CLASSIFIER_VERSION = "1.4.0"
 
 _I = re.IGNORECASE
 
@@ -148,6 +148,10 @@ _MESH_FOLLOWED = {
     "follow-up studies", "longitudinal studies", "survival analysis", "survival rate",
     "disease-free survival", "kaplan-meier estimate", "proportional hazards models",
 }
+# Headings indexers give to many records with no follow-up of their own (a single postoperative
+# X-ray, one blood count, two assessments in one dosing interval): like _WEAK_OVER they add
+# weight to other evidence of outcomes over time, and never decide alone.
+_MESH_WEAK_OVER = {"follow-up studies", "incidence", "prognosis"}
 _MESH_SHORT = {
     "hospital mortality", "length of stay", "intraoperative care", "monitoring, intraoperative",
     "cross-sectional studies", "sensitivity and specificity", "prevalence", "perioperative period",
@@ -408,9 +412,11 @@ def _no_time_point(
         # cases and controls compared, the exposure looked back on, and neither the abstract
         # nor a follow-up MeSH heading tells of outcomes over time: no follow-up of subjects
         return "no", None, "case-control design: no follow-up of subjects", None
-    over = len(over_kinds) + len(mesh_l & _MESH_OVER)
-    if over and over_weak:
-        over += len(over_weak)
+    mesh_over = mesh_l & _MESH_OVER
+    mesh_weak = mesh_over & _MESH_WEAK_OVER
+    over = len(over_kinds) + len(mesh_over - mesh_weak)
+    if over or (over_weak and mesh_weak):  # (weak words of the text and the indexer agreeing)
+        over += len(over_weak) + len(mesh_weak)
     short = len(short_kinds) + len(mesh_l & _MESH_SHORT)
     if over > short:
         return "unclear", None, "no time point found", None
