@@ -403,3 +403,30 @@ def test_broad_mesh_headings_alone_do_not_make_a_study_unclear() -> None:
     developed = text + " Four patients developed strictures."
     assert classify("", developed, mesh=["Humans", "Prognosis"]).long_term == "unclear"
     assert classify("", developed, mesh=["Humans"]).long_term == "no"
+
+
+def test_how_long_an_effect_lasted_is_a_time_point() -> None:
+    """'The effect persisted for six months' is the question litmon exists to answer: an
+    outcome assessed six months on (LABELING.md). How long the treatment lasted, or something
+    kept up on purpose, is not."""
+    title = "Whole-body cryotherapy in multiple sclerosis"
+    mesh = ["Humans", "Multiple Sclerosis"]
+    for text, weeks in [
+        ("Fatigue improved after the 2-week course; the effect persisted for six months.", 26.1),
+        ("Fatigue fell after 10 sessions and the improvement persisted for 6 months.", 26.1),
+        ("The benefit was maintained for 12 months.", 52.1),
+        ("After the procedure, patients remained asymptomatic for 3 to 24 months.", 104.3),
+    ]:
+        c = classify(title, text, mesh=mesh)
+        assert (c.long_term, c.longest_followup_weeks) == ("yes", weeks), (text, c.reason)
+        assert c.time_points[-1].kind == "outcome-period", text
+    # the treatment's own length stays a treatment length
+    c = classify(title, "The WBC treatment lasted for 2 weeks.", mesh=mesh)
+    assert (c.long_term, c.longest_followup_weeks, c.time_points[0].kind) == ("no", 2.0, "treatment")
+    # kept on a drug, kept in hospital: not an outcome that lasted
+    for text in ("Patients were maintained on interferon for 6 months.",
+                 "Patients remained in hospital for 12 days."):
+        assert classify(title, text, mesh=mesh).longest_followup_weeks is None, text
+    # a session's length is not a time point at all
+    assert classify(title, "Each session lasted for 3 minutes at -110 C.",
+                    mesh=mesh).longest_followup_weeks is None

@@ -294,6 +294,27 @@ _L_FOLLOW2 = re.compile(
     r"(?:period\s+of\s+|total\s+of\s+|further\s+|additional\s+)?$",
     _I,
 )
+# "the effect persisted for six months", "the benefit was maintained for 6 months": how long
+# an outcome lasted, which is a time it was assessed at (LABELING.md). Not how long something
+# was kept up on purpose ("maintained on insulin for", "remained in hospital with"): ``mid``,
+# the words between, must not say so (_PERSIST_BLOCK), nor may the verb's subject be the
+# treatment ("the treatment lasted for 2 weeks" is a treatment length: _PERSIST_SUBJECT).
+_L_PERSIST = re.compile(
+    r"\b(?:persist(?:ed|s|ing)?|lasted|lasts|maintained|sustained|remained|retained|preserved|"
+    r"still\s+(?:present|evident|significant|observed|seen|detectable|apparent))\b"
+    r"(?P<mid>[^;.]{0,30}?)\b(?:for|over|until|up to|through|throughout|beyond)\s+"
+    r"(?:a\s+|an\s+|the\s+)?(?:period\s+of\s+|total\s+of\s+|further\s+|additional\s+|"
+    r"at\s+least\s+|up\s+to\s+)?$",
+    _I,
+)
+_PERSIST_BLOCK = re.compile(r"\b(?:on|in hospital|hospitali[sz]ed|admitted|with|under)\b", _I)
+_PERSIST_SUBJECT = re.compile(
+    r"\b(?:treatments?|therapy|therapies|interventions?|program(?:me)?s?|course|training|"
+    r"sessions?|regimens?|supplementation|cryotherapy|cryostimulation|wbc|exposure|stay|"
+    r"hospitali[sz]ation|admission|procedure|operation|surgery|infusion)\s+"
+    r"(?:(?:period|phase|duration)\s+)?(?:(?:has|have|had|was|were|is|are)\s+)?(?:been\s+)?$",
+    _I,
+)
 _CENTRAL_WORD = re.compile(r"\b(?:mean|median|average)\b", _I)
 _R_TREAT = re.compile(
     r"^[\s\u2010\u2011-]*(?:(?:of|in)\s+(?:\w+[\s-]+){0,3}?|(?:[A-Za-z]+[\s,\u2010\u2011-]+){0,4}?)"
@@ -361,6 +382,8 @@ _AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD =
 _R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_INTERVAL = map(
     lc, (_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER,
           _L_INTERVAL))
+_L_PERSIST, _PERSIST_BLOCK, _PERSIST_SUBJECT = map(lc, (_L_PERSIST, _PERSIST_BLOCK,
+                                                        _PERSIST_SUBJECT))
 
 
 
@@ -431,6 +454,10 @@ _L_FOLLOW2 = _Gated(  # type: ignore[assignment]
     ends=("for", "over", "until", "to", "through", "throughout", *_A_THE, "of", "further",
           "additional"))
 _L_HOSPITAL = _Gated(_L_HOSPITAL, r"stay|los|hospitali|icu|hospital course")  # type: ignore[assignment]
+_L_PERSIST = _Gated(  # type: ignore[assignment]
+    _L_PERSIST, r"persist|last|maintained|sustained|remained|retained|preserved|still",
+    ends=("for", "over", "until", "to", "through", "throughout", "beyond", *_A_THE, "of",
+          "further", "additional", "least"))
 _L_AGE = _Gated(_L_AGE, "age")  # type: ignore[assignment]
 _GEST = _Gated(  # type: ignore[assignment]
     _GEST, r"gestation|pregnancy|amenorrh|postmenstrual|conception|trimester")
@@ -609,6 +636,10 @@ def _classify(
     if m:
         return ("follow-up", a - (ll - m.start()), b, False)
     m = _L_TREAT.search(lw)
+    p = _L_PERSIST.search(lw)
+    if (p and (m is None or p.start() > m.start()) and not _PERSIST_BLOCK.search(p.group("mid"))
+            and not _PERSIST_SUBJECT.search(lw[max(0, p.start() - 40): p.start()])):
+        return ("outcome-period", a - (ll - p.start()), b, False)
     if m:
         return ("treatment", a - (ll - m.start()), b, False)
     m = _L_FOLLOW2.search(lw)
