@@ -19,6 +19,10 @@ from monitor.classify.relevance import relevance_of
         ("We pooled trials.", [], ["Systematic Review"], "systematic-review"),
         ("A systematic review and meta-analysis of 12 trials.", [], [], "systematic-review"),
         ("Overview of cryotherapy.", [], ["Review"], "narrative-review"),
+        ("Whole-body cryostimulation in multiple sclerosis: a scoping review.", [], [],
+         "systematic-review"),
+        ("We mapped 13 articles.", [], ["Scoping Review", "Review"], "systematic-review"),
+        ("An umbrella review of reviews on cold therapy.", [], [], "systematic-review"),
         ("A 45-year-old woman presented.", [], ["Case Reports"], "case-series"),
         ("A cross-sectional study of 200 nurses.", [], [], "cross-sectional"),
         ("A case-control study of 40 cases.", [], [], "case-control"),
@@ -75,6 +79,17 @@ def test_outcome_domains_from_instruments_and_words() -> None:
         "cognition", "disability", "inflammation_oxidative_stress", "adverse_events",
     }
     assert outcome_domains("Serum ferritin was measured.") == ()
+
+
+def test_a_plasma_concentration_is_not_cognition() -> None:
+    """WBC studies measure concentrations in blood all the time; only concentration of the
+    mind is a cognitive outcome."""
+    assert outcome_domains("Plasma uric acid concentration rose after cryostimulation.") == (
+        "inflammation_oxidative_stress",)
+    assert outcome_domains("Serum concentrations of the drug were measured.") == ()
+    for text in ("Patients reported poor concentration.", "Attention and concentration improved.",
+                 "Difficulty concentrating was common.", "Concentration problems eased."):
+        assert outcome_domains(text) == ("cognition",), text
 
 
 def test_domain_vocabulary_has_labels_and_rejects_bad_files() -> None:

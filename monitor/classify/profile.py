@@ -61,6 +61,9 @@ _PT_MAP = (
     ("clinical trial protocol", "protocol"),
     ("systematic review", "systematic-review"),
     ("meta-analysis", "systematic-review"),
+    # a search of the literature by a stated method, like a systematic review (NLM's
+    # "Scoping Review" type; "Review" alone stays narrative)
+    ("scoping review", "systematic-review"),
     ("randomized controlled trial", "randomised-trial"),
     ("case reports", "case-series"),
     ("review", "narrative-review"),
@@ -79,8 +82,8 @@ _PT_MAP = (
 # every match of each pattern starts with one of its heads.
 _T_SYSREV = Headed(
     r"\bsystematic(?:al)?\s+(?:literature\s+)?review|\bmeta-?analys[ie]s\b|"
-    r"\bpooled analysis of (?:\w+ )?(?:trials|studies)",
-    ("systematic", "meta", "pooled analysis"),
+    r"\bpooled analysis of (?:\w+ )?(?:trials|studies)|\b(?:scoping|umbrella)\s+review",
+    ("systematic", "meta", "pooled analysis", "scoping", "umbrella"),
 )
 _T_PROTOCOL = Headed(
     r"\b(?:study|trial) protocol\b|\bthis protocol\b|\bprotocol (?:for|of) a\b|"
