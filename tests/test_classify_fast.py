@@ -175,8 +175,9 @@ def _value_plain(m: re.Match[str]) -> tuple[float, bool] | None:
         if m.group(g):
             v = parse_number(m.group(g))
             return (v, True) if v is not None else None
-    vals = [v for x in fu._NUM_RE.finditer(m.group("nums"))
-            if (v := parse_number(x.group(0))) is not None]
+    # the numbers as they read in the sentence (so "a" sees the unit after it)
+    vals = [v for x in fu._NUM_RE.finditer(m.string, m.start("nums"))
+            if x.end() <= m.end("nums") and (v := parse_number(x.group(0))) is not None]
     if not vals:
         return None
     return vals[-1], False

@@ -430,3 +430,22 @@ def test_how_long_an_effect_lasted_is_a_time_point() -> None:
     # a session's length is not a time point at all
     assert classify(title, "Each session lasted for 3 minutes at -110 C.",
                     mesh=mesh).longest_followup_weeks is None
+
+
+def test_a_year_and_half_a_year_are_time_points() -> None:
+    """'after a year' was read as a quantity and then dropped: its number, 'a', could not be
+    read on its own. 'half a year' is half of it, not a whole year."""
+    for text, weeks in [
+        ("Fatigue was reassessed after a year.", 52.2),
+        ("Patients were seen a year later.", 52.2),
+        ("A decade later, 40% had died.", 521.8),
+        ("Patients were re-examined half a year after the cryotherapy cycle.", 26.1),
+        ("Half a year later, three patients had relapsed.", 26.1),
+        ("Patients were seen after one and a half years.", 78.3),
+    ]:
+        c = classify("", text, mesh=["Humans"])
+        assert c.longest_followup_weeks == weeks, (text, c.reason)
+    c = classify("", "Patients were re-examined half a year after the cycle.", mesh=["Humans"])
+    assert c.time_points[0].phrase.startswith("half a year")
+    # "behalf" is not "half"
+    assert classify("", "On behalf a year later was written.").longest_followup_weeks == 52.2

@@ -527,6 +527,8 @@ def _value(m: re.Match[str]) -> tuple[float, bool] | None:
     text = m.group("nums")
     if text.isdigit() and text.isascii():  # one number, the commonest case
         return float(text), False
+    if text.lower() in ("a", "an"):  # "after a year": _NUM reads "a" only before its unit
+        return 1.0, False
     if text.isascii():  # (the lower-case pattern on it lower-cased: the same, faster)
         found = _NUM_LOW.finditer(text.lower())
     else:
@@ -868,12 +870,17 @@ def _quantity_hits(s: str, low: str, i: int, starts: list[int], hits: list[Hit])
             continue
         n, central = val
         is_article = bool(m.group("nums")) and m.group("nums").strip().lower() in ("a", "an")
-        res = _classify(s, m.start(), m.end(), unit, is_article, prev, low)
+        start = m.start()
+        if is_article:  # "half a year": half of one unit, the quantity starts at "half"
+            h = len(low[:start].rstrip()) - 4
+            if h >= 0 and low.startswith("half", h) and not low[h - 1: h].isalpha():
+                n, start = 0.5, h
+        res = _classify(s, start, m.end(), unit, is_article, prev, low)
         if res is None:
             continue
         kind, pa, pb, after_end = res
         weeks = n * WEEKS_PER[unit]
-        cfu = _is_central_followup(low, m.start(), kind, central)
+        cfu = _is_central_followup(low, start, kind, central)
         hits.append(Hit(round(weeks, 3), _phrase(s, pa, pb), kind, i, cfu, after_end))
         prev = (m.end(), kind, cfu)
         pr = _R_PAREN_RANGE.match(s[m.end(): m.end() + 30])
