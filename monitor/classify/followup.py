@@ -308,19 +308,20 @@ _L_PERSIST = re.compile(
     _I,
 )
 _PERSIST_BLOCK = re.compile(r"\b(?:on|in hospital|hospitali[sz]ed|admitted|with|under)\b", _I)
+# the words for a treatment (_R_TREAT, _PERSIST_SUBJECT)
+_TREAT_NOUNS = (r"treatments?|therapy|therapies|interventions?|program(?:me)?s?|training|course|"
+                r"regimens?|supplementation|cryotherapy|cryostimulation|WBC")
 _PERSIST_SUBJECT = re.compile(
-    r"\b(?:treatments?|therapy|therapies|interventions?|program(?:me)?s?|course|training|"
-    r"sessions?|regimens?|supplementation|cryotherapy|cryostimulation|wbc|exposure|stay|"
-    r"hospitali[sz]ation|admission|procedure|operation|surgery|infusion)\s+"
+    rf"\b(?:{_TREAT_NOUNS}|sessions?|exposure|stay|hospitali[sz]ation|admission|procedure|"
+    r"operation|surgery|infusion)\s+"
     r"(?:(?:period|phase|duration)\s+)?(?:(?:has|have|had|was|were|is|are)\s+)?(?:been\s+)?$",
     _I,
 )
 _CENTRAL_WORD = re.compile(r"\b(?:mean|median|average)\b", _I)
 _R_TREAT = re.compile(
     r"^[\s\u2010\u2011-]*(?:(?:of|in)\s+(?:\w+[\s-]+){0,3}?|(?:[A-Za-z]+[\s,\u2010\u2011-]+){0,4}?)"
-    r"(?:treatments?|therapy|therapies|interventions?|program(?:me)?s?|training|course|regimens?|"
-    r"supplementation|trials?|exercises?|rehabilitation|sessions|cycles?|administration|"
-    r"cryotherapy|cryostimulation|WBC|diet|dosing|medication|prophylaxis|protocol)\b",
+    rf"(?:{_TREAT_NOUNS}|trials?|exercises?|rehabilitation|sessions|cycles?|administration|"
+    r"diet|dosing|medication|prophylaxis|protocol)\b",
     _I,
 )
 _L_TREAT = re.compile(
