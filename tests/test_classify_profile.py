@@ -51,6 +51,11 @@ def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None
         ("Data came from 2015 patients' records: 350 cases were analysed.", 350),
         ("Methods: thirty patients and 12 controls.", 30),
         ("The someone cohort: none of the patients; two-thirds.", None),
+        # a share is not a count (PMID 30913216 read 12 from "Eight-four percent of the
+        # eligible": a typo parsed as 8 + 4)
+        ("Eight-four percent of the eligible population (n = 62,254) were assessed.", 62254),
+        ("Eighty-four percent of the eligible population (n = 62,254) were assessed.", 62254),
+        ("85 percent of patients were women; 120 patients were enrolled.", 120),
     ],
 )
 def test_sample_size(text: str, n: int | None) -> None:
@@ -198,3 +203,18 @@ def test_words_of_are_the_runs_of_word_characters(text: str) -> None:
     from monitor.classify.fastre import words_of
 
     assert words_of(text) == set(re.findall(r"\w+", text))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("twenty-four", 24.0), ("four hundred and three", 403.0), ("one thousand two hundred", 1200.0),
+        ("one hundred twenty-five", 125.0), ("two and a half", 2.5), ("12", 12.0), ("a", 1.0),
+        # not numbers: a unit after a unit, tens after a unit or tens
+        ("eight-four", None), ("ten eleven", None), ("twenty thirty", None), ("six forty", None),
+    ],
+)
+def test_number_words(text: str, value: float | None) -> None:
+    from monitor.classify.text import parse_number
+
+    assert parse_number(text) == value

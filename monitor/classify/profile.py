@@ -407,6 +407,13 @@ def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
     return list(match_at(_WORD_START_L, low, positions(low, present)))
 
 
+def _is_share(m: re.Match[str]) -> bool:
+    """A match (on lower-cased text) that reads a share, not a count: "eighty-four percent of
+    the eligible population"."""
+    found = m.group(0)
+    return "percent" in found or "per cent" in found
+
+
 def sample_size(
     text: str, low: str | None = None, words: set[str] | None = None,
     digits: list[int] | None = None,
@@ -426,6 +433,8 @@ def sample_size(
         if not word_starts:
             return None
     for m in match_at(_TOTAL_L, low, _total_starts(low, words, digits)):
+        if _is_share(m):
+            continue
         raw = m.group("n") or m.group("n2") or m.group("n3") or m.group("n4")
         v = _num(raw) if raw else None
         if v is not None and not (1900 <= v <= 2030 and raw.isdigit() and len(raw) == 4):
@@ -434,13 +443,15 @@ def sample_size(
         word_starts = _word_starts(text, low, words)
     cands: list[int] = []
     for m in word_starts:
+        if _is_share(m):
+            continue
         v = _num(m.group("n"))
         if v is not None:
             cands.append(v)
     for m in match_at(_ANY_PEOPLE_L, low, _people_leads(low, words, digits)):
         raw = m.group("n")
         left = low[max(0, m.start() - 12): m.start()]
-        if _NOT_COUNT_LEFT_L.search(left):
+        if _NOT_COUNT_LEFT_L.search(left) or _is_share(m):
             continue
         v = _num(raw)
         if v is not None and not (1900 <= v <= 2030 and len(raw) == 4):

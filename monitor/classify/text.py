@@ -58,23 +58,30 @@ def parse_number(text: str) -> float | None:
                 return None
     total = 0
     current = 0
-    seen = False
+    last = ""  # the kind of the word before: "unit" (zero..nineteen), "tens", "scale"
     for w in _SPLIT_WORDS.split(t):
         if not w or w == "and":
             continue
         if w in _UNITS:
+            if last == "unit":  # "eight-four" (a typo of eighty-four) is no number
+                return None
             current += _UNITS[w]
+            last = "unit"
         elif w in _TENS:
+            if last in ("unit", "tens"):
+                return None
             current += _TENS[w]
+            last = "tens"
         elif w == "hundred":
             current = max(current, 1) * 100
+            last = "scale"
         elif w == "thousand":
             total += max(current, 1) * 1000
             current = 0
+            last = "scale"
         else:
             return None
-        seen = True
-    if not seen:
+    if not last:
         return None
     return float(total + current) + half
 
