@@ -449,3 +449,19 @@ def test_a_year_and_half_a_year_are_time_points() -> None:
     assert c.time_points[0].phrase.startswith("half a year")
     # "behalf" is not "half"
     assert classify("", "On behalf a year later was written.").longest_followup_weeks == 52.2
+
+
+def test_the_length_of_a_trial_before_a_comma() -> None:
+    """PMID 29768149 (NEJM 2018): 'We conducted a 52-week, double-blind trial' was found
+    without a time point, because of the comma; without it, it was read."""
+    for text, weeks in [
+        ("We conducted a 52-week, double-blind trial involving patients 12 years of age or "
+         "older with mild asthma.", 52.0),
+        ("A 6-month, open-label, randomized controlled trial of WBC.", 26.1),
+        ("This 12-week, multicentre, phase 3 study enrolled 300 patients.", 12.0),
+    ]:
+        c = classify("", text, mesh=["Humans"])
+        assert (c.longest_followup_weeks, c.time_points[0].kind) == (weeks, "treatment"), text
+    # a clause after the comma is not the trial's design
+    c = classify("", "Patients were followed for 6 months, trial staff called them.", mesh=["Humans"])
+    assert c.time_points[0].kind == "follow-up"

@@ -324,6 +324,13 @@ _R_TREAT = re.compile(
     r"diet|dosing|medication|prophylaxis|protocol)\b",
     _I,
 )
+# "a 52-week, double-blind trial": the length of a trial, its design words after a comma
+# (without the comma, _R_TREAT reads it). Only after "a", "an", "this", "the", "our", so
+# that a clause after a comma ("followed for 6 months, trial participants ...") is not.
+_R_TRIAL_AFTER_COMMA = re.compile(
+    r"^\s*,\s*(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*[\s,]+){0,5}?(?:trials?|study|studies)\b", _I
+)
+_L_ARTICLE = re.compile(r"\b(?:a|an|this|the|our)\s+$", _I)
 _L_TREAT = re.compile(
     r"\b(?:treated|treatment|received|receiving|supplemented|supplementation|trained|training|"
     r"administered|given|took|taking|exercised|exercise|underwent|undergoing|participated|"
@@ -383,8 +390,8 @@ _AGE_BLOCK, _L_POP_CMP, _L_RANGE_OF_PREV, _L_FOLLOW, _L_FOLLOW2, _CENTRAL_WORD =
 _R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER, _L_INTERVAL = map(
     lc, (_R_TREAT, _L_TREAT, _L_HOSPITAL, _L_AT, _L_WITHIN, _OUTCOME_WORDS, _L_OVER,
           _L_INTERVAL))
-_L_PERSIST, _PERSIST_BLOCK, _PERSIST_SUBJECT = map(lc, (_L_PERSIST, _PERSIST_BLOCK,
-                                                        _PERSIST_SUBJECT))
+_L_PERSIST, _PERSIST_BLOCK, _PERSIST_SUBJECT, _R_TRIAL_AFTER_COMMA, _L_ARTICLE = map(
+    lc, (_L_PERSIST, _PERSIST_BLOCK, _PERSIST_SUBJECT, _R_TRIAL_AFTER_COMMA, _L_ARTICLE))
 
 
 
@@ -610,6 +617,9 @@ def _classify(
         return ("post-treatment", a, b + m.end(), False)
     m = _R_TREAT.match(rw)
     if m and not _R_OUTCOME.match(rw[: m.end()]):
+        return ("treatment", a, b + m.end(), False)
+    m = _R_TRIAL_AFTER_COMMA.match(rw)
+    if m and _L_ARTICLE.search(lw[-8:]):
         return ("treatment", a, b + m.end(), False)
     m = _R_OUTCOME.match(rw)
     if m:
