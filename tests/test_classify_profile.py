@@ -56,6 +56,15 @@ def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None
         ("Eight-four percent of the eligible population (n = 62,254) were assessed.", 62254),
         ("Eighty-four percent of the eligible population (n = 62,254) were assessed.", 62254),
         ("85 percent of patients were women; 120 patients were enrolled.", 120),
+        # the end of a hyphenated name is no count: "COVID-19 patients", "K-12 students"
+        ("We studied COVID-19 patients in 3 hospitals.", None),
+        ("Testing among K-12 school students was studied.", None),
+        ("Consenting adults (N=238) from 18-100 years of age were assessed.", 238),
+        # two arms compared, not a count
+        ("Arm 2 vs Arm 3 women had greater gains (n=2443 dyads).", 2443),
+        # the world's numbers in a structured abstract's background are not the study's
+        ("BACKGROUND: About 600,000 children live on the streets.\n"
+         "METHODS: We interviewed 45 children in shelters.", 45),
     ],
 )
 def test_sample_size(text: str, n: int | None) -> None:

@@ -253,13 +253,13 @@ _WERE_VERB = (
 )
 _TOTAL = re.compile(
     rf"\b(?:a\s+total\s+of|total\s+of|overall,?|altogether,?|in\s+all,?)\s+(?P<n>{_NUMTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b"
-    rf"|\b(?P<n2>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}[\w\s,()-]{{0,60}}?\b{_WERE_VERB}"
+    rf"|\b(?<!-)(?P<n2>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}[\w\s,()-]{{0,60}}?\b{_WERE_VERB}"
     rf"|\b(?:enrolled|included|recruited|randomi[sz]ed|studied|analy[sz]ed|evaluated|examined|investigated|surveyed|reviewed)\s+(?P<n3>{_NUMTOK})\s+(?:[\w,-]+\s+){{0,4}}?{_PEOPLE}\b"
     rf"|\brandomi[sz]ation\s+of\s+(?P<n4>{_NUMTOK})\b",
     _I,
 )
 _ANY_PEOPLE = re.compile(
-    rf"(?<![\w.%/])(?P<n>{_DIGTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b(?!\s*%)", _I
+    rf"(?<![\w.%/-])(?P<n>{_DIGTOK})\s+(?:[\w-]+\s+){{0,3}}?{_PEOPLE}\b(?!\s*%)", _I
 )
 _N_EQ = re.compile(r"\b[nN]\s*=\s*(?P<n>\d{1,3}(?:[ ,]\d{3})+|\d+)\b(?!\s*%|\.\d)")
 _NOT_COUNT_LEFT = re.compile(r"(?:\bof|\bin|\bfor|\bvs\.?|\bversus|\band|\bor|/|%|\bthan)\s*$", _I)
@@ -409,9 +409,24 @@ def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
 
 def _is_share(m: re.Match[str]) -> bool:
     """A match (on lower-cased text) that reads a share, not a count: "eighty-four percent of
-    the eligible population"."""
+    the eligible population"; or two numbers compared: "arm 2 vs arm 3 women"."""
     found = m.group(0)
-    return "percent" in found or "per cent" in found
+    return ("percent" in found or "per cent" in found or " vs" in found or "versus" in found)
+
+
+# A structured abstract's background: the numbers of people there are the world's ("about
+# 600,000 children live on the streets"), not the study's.
+_BACKGROUND_SECTION = re.compile(
+    r"(?m)^(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)(?: AND (?:AIMS?|OBJECTIVES?|PURPOSE))?:"
+    r".*?(?=^[A-Z][A-Z ,/&-]{2,40}:|\Z)",
+    re.S,
+)
+
+
+def _background_spans(text: str) -> list[tuple[int, int]]:
+    if ":" not in text:
+        return []
+    return [m.span() for m in _BACKGROUND_SECTION.finditer(text)]
 
 
 def sample_size(
@@ -441,9 +456,10 @@ def sample_size(
             return v
     if word_starts is None:
         word_starts = _word_starts(text, low, words)
+    background = _background_spans(text)
     cands: list[int] = []
     for m in word_starts:
-        if _is_share(m):
+        if _is_share(m) or any(a <= m.start() < b for a, b in background):
             continue
         v = _num(m.group("n"))
         if v is not None:
@@ -451,7 +467,8 @@ def sample_size(
     for m in match_at(_ANY_PEOPLE_L, low, _people_leads(low, words, digits)):
         raw = m.group("n")
         left = low[max(0, m.start() - 12): m.start()]
-        if _NOT_COUNT_LEFT_L.search(left) or _is_share(m):
+        if (_NOT_COUNT_LEFT_L.search(left) or _is_share(m)
+                or any(a <= m.start() < b for a, b in background)):
             continue
         v = _num(raw)
         if v is not None and not (1900 <= v <= 2030 and len(raw) == 4):
