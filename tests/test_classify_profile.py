@@ -62,6 +62,16 @@ def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None
         ("Consenting adults (N=238) from 18-100 years of age were assessed.", 238),
         # two arms compared, not a count
         ("Arm 2 vs Arm 3 women had greater gains (n=2443 dyads).", 2443),
+        # only the arms are counted: added up when one sentence allocates them or names
+        # each a group (a WBC trial: 18 controls and 33 treated)
+        ("Patients were randomised to a control group (n = 18) or 20 WBC sessions (n = 33).",
+         51),
+        ("Resection was similar for the GM (n = 45) or SM (n = 66) groups.", 111),
+        ("The study group (n = 30) had WBC. The control group (n = 30) did not.", 30),
+        ("We used an archival database of veterans (n = 192) who completed 12 sessions of CPT "
+         "by therapists (n = 25) who were trained by 2 nationally recognized trainers, 1 of whom "
+         "also provided weekly group supervision.", 192),  # PMID 23356465: not arms
+        ("OM was the most frequent (n = 16), then OT (n = 13).", 16),
         # the world's numbers in a structured abstract's background are not the study's
         ("BACKGROUND: About 600,000 children live on the streets.\n"
          "METHODS: We interviewed 45 children in shelters.", 45),

@@ -477,8 +477,49 @@ def sample_size(
         return max(cands)
     if "=" not in text:
         return None
-    eqs = [_num(m.group("n")) for m in match_at(_N_EQ, text, _n_eq_starts(text))]
-    vals = [v for v in eqs if v]
-    if vals:
-        return max(vals)
-    return None
+    eqs = [(m, v) for m in match_at(_N_EQ, text, _n_eq_starts(text)) if (v := _num(m.group("n")))]
+    if not eqs:
+        return None
+    return max(max(v for _, v in eqs), _arms_total(text, eqs))
+
+
+# Where a sentence ends (as classify.text splits them, roughly), and what says that its
+# "n =" values are the arms of one study: "randomised to control (n = 18) or WBC (n = 33)"
+# (a verb of allocation in the sentence), or "the GM (n = 45) or SM (n = 66) groups" (a
+# group or arm next to every value).
+_SENTENCE_END = re.compile(r"[.;]\s+(?=[A-Z(])")
+_ALLOCATED = re.compile(r"randomi[sz]|assigned|allocated|divided", re.I)
+_ARM_WORD = re.compile(r"\b(?:groups?|arms?)\b", re.I)
+
+
+def _arms_total(text: str, eqs: list[tuple[re.Match[str], int]]) -> int:
+    """The largest sum of the "n =" values that stand in one sentence as a study's arms (0 if
+    none): the study's size when only its arms are counted. Values of different sentences
+    are never added (one may be a subgroup of another)."""
+    best = 0
+    run: list[tuple[re.Match[str], int]] = []
+    start = 0  # where the sentence of ``run`` begins
+
+    def close(end: int) -> None:
+        nonlocal best
+        if len(run) > 1 and (
+            _ALLOCATED.search(text, start, end)
+            or all(_ARM_WORD.search(text, max(start, m.start() - 50), min(end, m.end() + 50))
+                   for m, _ in run)
+        ):
+            best = max(best, sum(v for _, v in run))
+
+    for m, v in eqs:
+        if run:
+            cut = _SENTENCE_END.search(text, run[-1][0].end(), m.start())
+            if cut:
+                close(cut.start())
+                run = []
+        if not run:
+            cuts = [e.end() for e in _SENTENCE_END.finditer(text, 0, m.start())]
+            start = cuts[-1] if cuts else 0
+        run.append((m, v))
+    if run:
+        end = _SENTENCE_END.search(text, run[-1][0].end())
+        close(end.start() if end else len(text))
+    return best
