@@ -237,3 +237,17 @@ def test_number_words(text: str, value: float | None) -> None:
     from monitor.classify.text import parse_number
 
     assert parse_number(text) == value
+
+
+def test_a_cross_sectional_study_with_follow_up_is_a_cohort() -> None:
+    """PMID 41607644 called itself 'observational, cross-sectional, and longitudinal' and
+    reported a median follow-up of 117 months; a digest showed 'cross-sectional study' next
+    to a 9.7-year follow-up."""
+    text = ("This is an observational, cross-sectional, and longitudinal analysis based on "
+            "NHANES data. A total of 9816 participants with a median follow-up of 117 months "
+            "were included.")
+    c = classify("Kaempferol and kidney function", text, mesh=["Humans"])
+    assert (c.design, c.long_term) == ("cohort", "yes")
+    # without follow-up it stays cross-sectional
+    one_visit = "A cross-sectional survey of 200 nurses was done in 2019."
+    assert classify("", one_visit, mesh=["Humans"]).design == "cross-sectional"

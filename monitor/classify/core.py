@@ -233,6 +233,10 @@ def classify(
     hits = [] if index is None else fu.find_hits(
         sents, abstract_low, words, digits, firsts, index)
     treat_len = fu.treatment_length(hits)
+    if design == "cross-sectional" and any(h.kind == "follow-up" for h in hits):
+        # "an observational, cross-sectional, and longitudinal analysis ... with a median
+        # follow-up of 117 months": subjects followed up are a cohort, whatever else it did
+        design = "cohort"
 
     # -- follow-up counted from the end of treatment: add the treatment length ----------
     scored: list[tuple[float, fu.Hit, str]] = []
