@@ -457,9 +457,13 @@ def sample_size(
     if word_starts is None:
         word_starts = _word_starts(text, low, words)
     background = _background_spans(text)
+
+    def in_background(pos: int) -> bool:
+        return any(a <= pos < b for a, b in background)
+
     cands: list[int] = []
     for m in word_starts:
-        if _is_share(m) or any(a <= m.start() < b for a, b in background):
+        if _is_share(m) or in_background(m.start()):
             continue
         v = _num(m.group("n"))
         if v is not None:
@@ -467,8 +471,7 @@ def sample_size(
     for m in match_at(_ANY_PEOPLE_L, low, _people_leads(low, words, digits)):
         raw = m.group("n")
         left = low[max(0, m.start() - 12): m.start()]
-        if (_NOT_COUNT_LEFT_L.search(left) or _is_share(m)
-                or any(a <= m.start() < b for a, b in background)):
+        if _NOT_COUNT_LEFT_L.search(left) or _is_share(m) or in_background(m.start()):
             continue
         v = _num(raw)
         if v is not None and not (1900 <= v <= 2030 and len(raw) == 4):
@@ -496,30 +499,18 @@ def _arms_total(text: str, eqs: list[tuple[re.Match[str], int]]) -> int:
     """The largest sum of the "n =" values that stand in one sentence as a study's arms (0 if
     none): the study's size when only its arms are counted. Values of different sentences
     are never added (one may be a subgroup of another)."""
+    cuts = [e.start() for e in _SENTENCE_END.finditer(text)]  # sentence i ends at cuts[i]
+    by_sentence: dict[int, list[tuple[re.Match[str], int]]] = {}
+    for m, v in eqs:
+        by_sentence.setdefault(bisect_right(cuts, m.start()), []).append((m, v))
     best = 0
-    run: list[tuple[re.Match[str], int]] = []
-    start = 0  # where the sentence of ``run`` begins
-
-    def close(end: int) -> None:
-        nonlocal best
-        if len(run) > 1 and (
-            _ALLOCATED.search(text, start, end)
-            or all(_ARM_WORD.search(text, max(start, m.start() - 50), min(end, m.end() + 50))
-                   for m, _ in run)
+    for i, run in by_sentence.items():
+        if len(run) < 2:
+            continue
+        start, end = (cuts[i - 1] if i else 0), (cuts[i] if i < len(cuts) else len(text))
+        if _ALLOCATED.search(text, start, end) or all(
+            _ARM_WORD.search(text, max(start, m.start() - 50), min(end, m.end() + 50))
+            for m, _ in run
         ):
             best = max(best, sum(v for _, v in run))
-
-    for m, v in eqs:
-        if run:
-            cut = _SENTENCE_END.search(text, run[-1][0].end(), m.start())
-            if cut:
-                close(cut.start())
-                run = []
-        if not run:
-            cuts = [e.end() for e in _SENTENCE_END.finditer(text, 0, m.start())]
-            start = cuts[-1] if cuts else 0
-        run.append((m, v))
-    if run:
-        end = _SENTENCE_END.search(text, run[-1][0].end())
-        close(end.start() if end else len(text))
     return best
