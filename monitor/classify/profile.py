@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from .fastre import Headed, digit_starts, lc, lower, match_at, positions, words_of
-from .text import NUMBER_WORDS, WORDNUM_LONG, parse_number
+from .text import NUMBER_WORDS, SECTION_LABEL, WORDNUM_LONG, parse_number, split_sentences
 
 _I = re.IGNORECASE
 
@@ -418,7 +418,7 @@ def _is_share(m: re.Match[str]) -> bool:
 # 600,000 children live on the streets"), not the study's.
 _BACKGROUND_SECTION = re.compile(
     r"(?m)^(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)(?: AND (?:AIMS?|OBJECTIVES?|PURPOSE))?:"
-    r".*?(?=^[A-Z][A-Z ,/&-]{2,40}:|\Z)",
+    rf".*?(?=^{SECTION_LABEL}:|\Z)",
     re.S,
 )
 
@@ -486,31 +486,23 @@ def sample_size(
     return max(max(v for _, v in eqs), _arms_total(text, eqs))
 
 
-# Where a sentence ends (as classify.text splits them, roughly), and what says that its
-# "n =" values are the arms of one study: "randomised to control (n = 18) or WBC (n = 33)"
-# (a verb of allocation in the sentence), or "the GM (n = 45) or SM (n = 66) groups" (a
-# group or arm next to every value).
-_SENTENCE_END = re.compile(r"[.;]\s+(?=[A-Z(])")
+# What says that one sentence's "n =" values are the arms of one study: "randomised to
+# control (n = 18) or WBC (n = 33)" (a verb of allocation in the sentence), or "the GM
+# (n = 45) or SM (n = 66) groups" (a group or arm next to every value).
 _ALLOCATED = re.compile(r"randomi[sz]|assigned|allocated|divided", re.I)
 _ARM_WORD = re.compile(r"\b(?:groups?|arms?)\b", re.I)
 
 
 def _arms_total(text: str, eqs: list[tuple[re.Match[str], int]]) -> int:
-    """The largest sum of the "n =" values that stand in one sentence as a study's arms (0 if
-    none): the study's size when only its arms are counted. Values of different sentences
-    are never added (one may be a subgroup of another)."""
-    cuts = [e.start() for e in _SENTENCE_END.finditer(text)]  # sentence i ends at cuts[i]
-    by_sentence: dict[int, list[tuple[re.Match[str], int]]] = {}
-    for m, v in eqs:
-        by_sentence.setdefault(bisect_right(cuts, m.start()), []).append((m, v))
+    """The largest sum of the "n =" values that stand in one sentence (split_sentences) as a
+    study's arms (0 if none): the study's size when only its arms are counted. Values of
+    different sentences are never added (one may be a subgroup of another)."""
     best = 0
-    for i, run in by_sentence.items():
-        if len(run) < 2:
-            continue
-        start, end = (cuts[i - 1] if i else 0), (cuts[i] if i < len(cuts) else len(text))
-        if _ALLOCATED.search(text, start, end) or all(
+    for start, end in split_sentences(text):
+        run = [(m, v) for m, v in eqs if start <= m.start() < end]
+        if len(run) > 1 and (_ALLOCATED.search(text, start, end) or all(
             _ARM_WORD.search(text, max(start, m.start() - 50), min(end, m.end() + 50))
             for m, _ in run
-        ):
+        )):
             best = max(best, sum(v for _, v in run))
     return best

@@ -119,7 +119,9 @@ def _ends_with_abbrev(head: str) -> bool:
                 return True
     return False
 _START = methodcaller("start")
-_SECTION_LABEL = re.compile(r"^\s*[A-Z][A-Z /&,-]{2,60}:\s+")
+# A structured abstract's section label ("METHODS", "BACKGROUND AND AIMS"), before its colon
+SECTION_LABEL = r"[A-Z][A-Z /&,-]{2,60}"
+_SECTION_LABEL = re.compile(rf"^\s*{SECTION_LABEL}:\s+")
 
 
 # ASCII text as bytes, for _boundaries: ".", "!", "?" to "."; capitals and digits to "A";
