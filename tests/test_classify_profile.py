@@ -62,6 +62,7 @@ def test_design(text: str, mesh: list[str], pts: list[str], design: str) -> None
         ("Consenting adults (N=238) from 18-100 years of age were assessed.", 238),
         # two arms compared, not a count
         ("Arm 2 vs Arm 3 women had greater gains (n=2443 dyads).", 2443),
+        ("We studied 40 VSD patients after repair.", 40),  # "vs" only as a word
         # only the arms are counted: added up when one sentence allocates them or names
         # each a group (a WBC trial: 18 controls and 33 treated)
         ("Patients were randomised to a control group (n = 18) or 20 WBC sessions (n = 33).",

@@ -407,11 +407,13 @@ def _word_starts(text: str, low: str, words: set[str]) -> list[re.Match[str]]:
     return list(match_at(_WORD_START_L, low, positions(low, present)))
 
 
+_SHARE_WORDS = re.compile(r"\b(?:percent|per cent|vs|versus)\b")
+
+
 def _is_share(m: re.Match[str]) -> bool:
     """A match (on lower-cased text) that reads a share, not a count: "eighty-four percent of
     the eligible population"; or two numbers compared: "arm 2 vs arm 3 women"."""
-    found = m.group(0)
-    return ("percent" in found or "per cent" in found or " vs" in found or "versus" in found)
+    return _SHARE_WORDS.search(m.group(0)) is not None
 
 
 # A structured abstract's background: the numbers of people there are the world's ("about
